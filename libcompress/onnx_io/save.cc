@@ -1,0 +1,216 @@
+#include <fcntl.h>
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "onnx_io/model_impl.h"
+
+namespace modelpress {
+namespace {
+
+// A file written under a temporary name in its final folder, renamed into
+// place by Commit() and removed otherwise.
+class TempFile {
+ public:
+  explicit TempFile(const std::filesystem::path& final_path) : final_(final_path) {
+    static std::atomic<unsigned> counter{0};
+    std::string name(1, '.');
+    name += final_.filename().string();
+    name += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    tmp_ = final_.parent_path() / name;
+  }
+  ~TempFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_ && opened_) ::unlink(tmp_.c_str());
+  }
+  Status Open() {
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd_ < 0) return IoError(final_.string() + ": cannot create: " + std::strerror(errno));
+    opened_ = true;
+    return Status::Ok();
+  }
+  int fd() const { return fd_; }
+  Status WriteAll(const std::byte* p, size_t n) {
+    while (n > 0) {
+      const ssize_t w = ::write(fd_, p, n);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return IoError(final_.string() + ": write failed: " + std::strerror(errno));
+      p += w;
+      n -= static_cast<size_t>(w);
+    }
+    return Status::Ok();
+  }
+  Status Close() {
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) return IoError(final_.string() + ": write failed: " + std::strerror(errno));
+    return Status::Ok();
+  }
+  Status Commit() {
+    if (::rename(tmp_.c_str(), final_.c_str()) != 0) {
+      return IoError(final_.string() + ": cannot rename into place: " + std::strerror(errno));
+    }
+    committed_ = true;
+    return Status::Ok();
+  }
+
+ private:
+  std::filesystem::path final_, tmp_;
+  int fd_ = -1;
+  bool opened_ = false;
+  bool committed_ = false;
+};
+
+// Copies everything of a TensorProto but its data and data location.
+void CopyTensorMetadata(const onnx::TensorProto& from, onnx::TensorProto* to) {
+  *to->mutable_dims() = from.dims();
+  if (from.has_data_type()) to->set_data_type(from.data_type());
+  if (from.has_segment()) *to->mutable_segment() = from.segment();
+  if (from.has_name()) to->set_name(from.name());
+  if (from.has_doc_string()) to->set_doc_string(from.doc_string());
+  to->mutable_unknown_fields()->MergeFrom(from.unknown_fields());
+}
+
+enum class Action { kKeep, kToExternal, kToInline };
+
+struct Rewrite {
+  onnx::TensorProto* tensor;
+  onnx::TensorProto original;  // the tensor's content while the rewritten form is serialized
+  std::string raw;             // inline bytes for kToInline
+  uint64_t offset = 0, length = 0;
+  Action action = Action::kKeep;
+};
+
+constexpr uint64_t kProtobufLimit = INT_MAX;
+
+}  // namespace
+
+Status SaveModel(const Model& model, const std::filesystem::path& path, const SaveOptions& options) {
+  Model::Impl& m = *model.impl_;
+  onnx::ModelProto& proto = *m.proto;
+  const std::string out = path.string();
+  if (path.filename().empty()) return InvalidArgument(out + ": output path names no file");
+  if (options.alignment == 0) return InvalidArgument("save alignment must be at least 1");
+
+  std::vector<std::pair<const TensorEntry*, TensorView>> views;
+  uint64_t external_bytes = 0;
+  for (const TensorEntry& e : m.tensors) {
+    auto v = model.View(e);
+    if (!v.ok()) {
+      if (v.status().code() == StatusCode::kUnsupported) continue;  // kept exactly as loaded
+      return v.status();
+    }
+    if (v->storage() == Storage::kExternal) external_bytes += v->packed_bytes();
+    views.emplace_back(&e, std::move(v).value());
+  }
+  bool externalize = false;
+  switch (options.external) {
+    case ExternalData::kAlways: externalize = true; break;
+    case ExternalData::kNever: externalize = false; break;
+    case ExternalData::kAuto:
+      externalize = m.external.size() > 0 || proto.ByteSizeLong() + external_bytes > kProtobufLimit - (1u << 20);
+      break;
+  }
+
+  std::vector<Rewrite> rewrites;
+  for (auto& [e, v] : views) {
+    const bool is_external = v.storage() == Storage::kExternal;
+    const bool wants_external =
+        externalize && v.packed_bytes() >= options.external_threshold && (e->source == TensorSource::kInitializer || is_external);
+    if (wants_external) {
+      rewrites.push_back({e->proto, {}, {}, 0, v.packed_bytes(), Action::kToExternal});
+    } else if (is_external) {
+      Rewrite r{e->proto, {}, std::string(v.packed_bytes(), '\0'), 0, 0, Action::kToInline};
+      v.CopyPackedTo(std::as_writable_bytes(std::span(r.raw)));
+      rewrites.push_back(std::move(r));
+    }
+  }
+
+  const std::string data_name = options.data_file.empty() ? path.filename().string() + ".data" : options.data_file;
+  if (data_name.find('/') != std::string::npos || data_name == "." || data_name == "..") {
+    return InvalidArgument(out + ": data file name " + data_name + " must be a plain file name");
+  }
+  std::optional<TempFile> data_file;
+  {
+    std::vector<std::byte> buffer;
+    const std::byte zeros[64] = {};
+    uint64_t pos = 0;
+    size_t vi = 0;
+    for (Rewrite& r : rewrites) {
+      if (r.action != Action::kToExternal) continue;
+      if (!data_file) {
+        data_file.emplace(path.parent_path() / data_name);
+        MP_RETURN_IF_ERROR(data_file->Open());
+      }
+      while (views[vi].first->proto != r.tensor) ++vi;
+      const TensorView& v = views[vi].second;
+      const uint64_t pad = (options.alignment - pos % options.alignment) % options.alignment;
+      for (uint64_t left = pad; left > 0;) {
+        const size_t n = std::min<uint64_t>(left, sizeof zeros);
+        MP_RETURN_IF_ERROR(data_file->WriteAll(zeros, n));
+        left -= n;
+      }
+      pos += pad;
+      r.offset = pos;
+      if (v.contiguous()) {
+        MP_RETURN_IF_ERROR(data_file->WriteAll(v.bytes().data(), v.packed_bytes()));
+      } else {
+        buffer.resize(v.packed_bytes());
+        v.CopyPackedTo(buffer);
+        MP_RETURN_IF_ERROR(data_file->WriteAll(buffer.data(), buffer.size()));
+      }
+      pos += r.length;
+    }
+    if (data_file) MP_RETURN_IF_ERROR(data_file->Close());
+  }
+
+  // Put the rewritten forms in place, serialize, and restore the originals.
+  for (Rewrite& r : rewrites) {
+    r.original.Swap(r.tensor);
+    CopyTensorMetadata(r.original, r.tensor);
+    if (r.action == Action::kToInline) {
+      r.tensor->set_raw_data(std::move(r.raw));
+    } else {
+      auto add = [&](const char* key, std::string value) {
+        auto* kv = r.tensor->add_external_data();
+        kv->set_key(key);
+        kv->set_value(std::move(value));
+      };
+      add("location", data_name);
+      add("offset", std::to_string(r.offset));
+      add("length", std::to_string(r.length));
+      r.tensor->set_data_location(onnx::TensorProto::EXTERNAL);
+    }
+  }
+  Status written = Status::Ok();
+  TempFile model_file(path);
+  const size_t size = proto.ByteSizeLong();
+  if (size > kProtobufLimit) {
+    written = InvalidArgument(out + ": the model would take " + std::to_string(size) +
+                              " bytes, over protobuf's 2 GiB limit; save with external data");
+  } else {
+    written = model_file.Open();
+  }
+  if (written.ok()) {
+    google::protobuf::io::FileOutputStream raw(model_file.fd());
+    {
+      google::protobuf::io::CodedOutputStream coded(&raw);
+      coded.SetSerializationDeterministic(true);
+      proto.SerializeWithCachedSizes(&coded);
+      if (coded.HadError()) written = IoError(out + ": write failed");
+    }
+    if (!raw.Flush() && written.ok()) written = IoError(out + ": write failed: " + std::strerror(raw.GetErrno()));
+  }
+  for (auto it = rewrites.rbegin(); it != rewrites.rend(); ++it) it->tensor->Swap(&it->original);
+  MP_RETURN_IF_ERROR(written);
+  MP_RETURN_IF_ERROR(model_file.Close());
+  if (data_file) MP_RETURN_IF_ERROR(data_file->Commit());
+  return model_file.Commit();
+}
+
+}  // namespace modelpress

@@ -1,0 +1,35 @@
+// Pieces every subcommand shares: exit codes, error reporting, formatting.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "modelpress/status.h"
+
+namespace modelpress::cli {
+
+// Process exit codes (documented in docs/cli.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitUsage = 2;        // bad flags or option values
+inline constexpr int kExitInput = 3;        // input missing or unreadable, output not writable
+inline constexpr int kExitBadModel = 4;     // input malformed, inconsistent or refused for safety
+inline constexpr int kExitUnsupported = 5;  // valid input this version cannot handle
+inline constexpr int kExitInternal = 70;    // a bug in modelpress
+
+int ExitCodeFor(const Status& status);
+
+// Prints "modelpress: error: <message>" on stderr and returns the exit code.
+int Fail(const Status& status);
+
+// Refuses an output path that is the input file itself: inputs are never modified.
+Status CheckNotSameFile(const std::filesystem::path& input, const std::filesystem::path& output);
+
+// "1.2 MB", "512 B": decimal units, three significant digits.
+std::string HumanBytes(uint64_t bytes);
+// "50,610"
+std::string Grouped(int64_t n);
+
+}  // namespace modelpress::cli

@@ -1,0 +1,13 @@
+// Every subcommand: an options struct filled by Setup<Cmd> and run by Run<Cmd>.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace modelpress::cli {
+
+// Each Setup adds its subcommand to `app` and arranges for its Run to be
+// called, storing the exit code in `*exit_code`.
+void SetupInspect(CLI::App& app, int* exit_code);
+void SetupConvert(CLI::App& app, int* exit_code);
+
+}  // namespace modelpress::cli
