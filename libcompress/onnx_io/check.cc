@@ -20,7 +20,20 @@ Result<CheckOutcome> CheckModel(const Model& model) {
     }
   }
   try {
-    onnx::checker::check_model(p);
+    if (model.uses_external_data()) {
+      // The checker looks for external files relative to the working folder;
+      // point it at the files this model really resolved to.
+      onnx::ModelProto copy = p;
+      for (auto& t : *copy.mutable_graph()->mutable_initializer()) {
+        if (t.data_location() != onnx::TensorProto::EXTERNAL) continue;
+        for (auto& kv : *t.mutable_external_data()) {
+          if (kv.key() == "location") kv.set_value((model.base_dir() / kv.value()).string());
+        }
+      }
+      onnx::checker::check_model(copy);
+    } else {
+      onnx::checker::check_model(p);
+    }
   } catch (const std::exception& e) {
     std::string what = e.what();
     while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
