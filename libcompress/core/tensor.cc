@@ -55,6 +55,7 @@ bool TensorView::IsZero(int64_t i) const {
 
 void TensorView::CopyPackedTo(std::span<std::byte> out) const {
   const size_t es = element_size();
+  if (count_ == 0) return;  // an empty view may have no data pointer at all
   if (contiguous()) {
     std::memcpy(out.data(), data_, packed_bytes());
     return;
