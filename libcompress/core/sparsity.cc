@@ -10,9 +10,10 @@ int64_t CountZeros(const TensorView& t) {
 
 Result<AxisSplit> SplitAtAxis(std::span<const int64_t> shape, int axis) {
   const int rank = static_cast<int>(shape.size());
+  const int requested = axis;
   if (axis < 0) axis += rank;
   if (axis < 0 || axis >= rank) {
-    return InvalidArgument("axis " + std::to_string(axis) + " is out of range for shape " + ShapeToString(shape));
+    return InvalidArgument("axis " + std::to_string(requested) + " is out of range for shape " + ShapeToString(shape));
   }
   AxisSplit s;
   for (int d = 0; d < rank; ++d) {

@@ -1,5 +1,7 @@
 #include "modelpress/graph.h"
 
+#include <set>
+
 namespace modelpress {
 namespace {
 
@@ -16,7 +18,8 @@ bool IsDefaultDomain(const onnx::NodeProto& n) { return n.domain().empty() || n.
 // operator that gives it a role (input slot 0 only).
 bool IsPassThrough(const onnx::NodeProto& n) {
   return IsDefaultDomain(n) &&
-         (n.op_type() == "DequantizeLinear" || n.op_type() == "Identity" || n.op_type() == "Cast");
+         (n.op_type() == "DequantizeLinear" || n.op_type() == "QuantizeLinear" || n.op_type() == "Identity" ||
+          n.op_type() == "Cast");
 }
 
 struct RoleAt {
@@ -29,7 +32,7 @@ struct RoleAt {
 // The role a value of rank `rank` gets from being input `slot` of node `n`.
 RoleAt RoleOf(const onnx::GraphProto& g, const GraphIndex& index, const onnx::NodeProto& n, int slot, int rank) {
   RoleAt r;
-  if (!IsDefaultDomain(n)) return r;
+  if (!IsDefaultDomain(n) || slot < 0) return r;
   const std::string& op = n.op_type();
   if (op == "Conv" || op == "ConvTranspose") {
     if (slot == 1 && rank >= 3) {
@@ -110,6 +113,33 @@ bool IsLinearWeight(WeightRole role) {
          role == WeightRole::kGemmWeight || role == WeightRole::kMatMulWeight;
 }
 
+namespace {
+
+// Names a subgraph reads from enclosing scopes (read but not produced inside).
+void OuterReads(const onnx::GraphProto& sub, std::set<std::string>* reads) {
+  std::set<std::string> local;
+  for (const auto& v : sub.input()) local.insert(v.name());
+  for (const auto& t : sub.initializer()) local.insert(t.name());
+  for (const auto& n : sub.node()) {
+    for (const auto& o : n.output()) local.insert(o);
+  }
+  for (const auto& n : sub.node()) {
+    for (const auto& i : n.input()) {
+      if (!i.empty() && !local.count(i)) reads->insert(i);
+    }
+    for (const auto& a : n.attribute()) {
+      std::set<std::string> inner;
+      if (a.has_g()) OuterReads(a.g(), &inner);
+      for (const auto& g : a.graphs()) OuterReads(g, &inner);
+      for (const auto& name : inner) {
+        if (!local.count(name)) reads->insert(name);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 GraphIndex IndexGraph(const onnx::GraphProto& graph) {
   GraphIndex index;
   for (int i = 0; i < graph.node_size(); ++i) {
@@ -117,6 +147,12 @@ GraphIndex IndexGraph(const onnx::GraphProto& graph) {
     for (int s = 0; s < n.input_size(); ++s) {
       if (!n.input(s).empty()) index.consumers[n.input(s)].push_back({i, s});
     }
+    std::set<std::string> captured;
+    for (const auto& a : n.attribute()) {
+      if (a.has_g()) OuterReads(a.g(), &captured);
+      for (const auto& g : a.graphs()) OuterReads(g, &captured);
+    }
+    for (const auto& name : captured) index.consumers[name].push_back({i, -1});
     for (const std::string& o : n.output()) {
       if (!o.empty()) index.producer.emplace(o, i);
     }
@@ -150,10 +186,12 @@ std::vector<WeightInfo> AnalyzeWeights(const Model& model) {
     std::vector<Reader> frontier;
     for (const Use& u : info.uses) frontier.push_back({u, ""});
     std::vector<std::pair<RoleAt, Reader>> roles;
-    for (size_t k = 0; k < frontier.size() && k < 64; ++k) {
+    std::set<int> expanded;  // pass-through nodes already followed
+    for (size_t k = 0; k < frontier.size(); ++k) {
       const Reader rd = frontier[k];
       const onnx::NodeProto& n = g.node(rd.use.node);
       if (IsPassThrough(n) && rd.use.input == 0 && n.output_size() >= 1) {
+        if (!expanded.insert(rd.use.node).second) continue;
         auto it = index.consumers.find(n.output(0));
         if (it != index.consumers.end()) {
           for (const Use& u : it->second) frontier.push_back({u, rd.via.empty() ? n.op_type() : rd.via});

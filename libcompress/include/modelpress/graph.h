@@ -34,11 +34,11 @@ bool IsLinearWeight(WeightRole role);
 // One node input that reads a value.
 struct Use {
   int node = -1;           // index in graph.node
-  int input = -1;          // input slot of that node
+  int input = -1;          // input slot of that node; -1 when read inside one of its subgraphs (If/Loop/Scan bodies)
 };
 
-// Producers and consumers of every value of the main graph. Nodes inside
-// subgraphs (If/Loop bodies) are not indexed.
+// Producers and consumers of every value of the main graph. A value read
+// inside a subgraph counts as read by the node owning the subgraph (input -1).
 struct GraphIndex {
   std::unordered_map<std::string, int> producer;               // value -> node index
   std::unordered_map<std::string, std::vector<Use>> consumers;  // value -> uses, in node order

@@ -57,7 +57,10 @@ template <class T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}
-  Result(Status status) : v_(std::move(status)) { assert(!std::get<Status>(v_).ok()); }
+  // An ok Status carries no value: it becomes an internal error rather than a Result that lies.
+  Result(Status status)
+      : v_(status.ok() ? Status(StatusCode::kInternal, "Result constructed from an ok Status without a value")
+                       : std::move(status)) {}
 
   bool ok() const { return std::holds_alternative<T>(v_); }
   const Status& status() const {
