@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <string>
 
+#include "modelpress/onnx_io.h"
 #include "modelpress/status.h"
 
 namespace modelpress::cli {
@@ -26,6 +27,21 @@ int Fail(const Status& status);
 
 // Refuses an output path that is the input file itself: inputs are never modified.
 Status CheckNotSameFile(const std::filesystem::path& input, const std::filesystem::path& output);
+
+// Adds -o/--output, --external-data and --external-threshold to a subcommand
+// that writes a model.
+void AddModelOutputOptions(CLI::App* sub, std::string* output, SaveOptions* save);
+
+// Runs ONNX's checker on `model` (when `check`; a notice when skipped) and
+// saves it; returns the exit code after reporting any error.
+int CheckAndSave(const Model& model, const std::string& output, const SaveOptions& save, bool check);
+
+// Prints rows as columns separated by two spaces; columns listed in
+// `right_aligned` are padded on the left.
+void PrintTable(const std::vector<std::vector<std::string>>& rows, const std::vector<size_t>& right_aligned);
+
+// "12.5%"
+std::string Percent(double fraction);
 
 // "1.2 MB", "512 B": decimal units, three significant digits.
 std::string HumanBytes(uint64_t bytes);

@@ -1,7 +1,10 @@
 // modelpress inspect MODEL [--json]: what is in a model and where its bytes are.
 #include <algorithm>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "cli_common.h"
@@ -11,6 +14,7 @@
 #include "subcommands.h"
 
 namespace modelpress::cli {
+
 namespace {
 
 struct InspectOptions {
@@ -63,12 +67,6 @@ std::string ValueInfoText(const nlohmann::json& j) {
     s += "]";
   }
   return s;
-}
-
-std::string Percent(double f) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * f);
-  return buf;
 }
 
 int RunInspect(const InspectOptions& o) {
@@ -197,26 +195,7 @@ int RunInspect(const InspectOptions& o) {
                      HumanBytes(r->bytes), bytes ? Percent(static_cast<double>(r->bytes) / bytes) : "-",
                      r->params ? Percent(static_cast<double>(r->zeros) / r->params) : "-", r->nm});
   }
-  std::vector<size_t> width(table[0].size(), 0);
-  auto display_width = [](const std::string& s) {
-    size_t w = 0;
-    for (unsigned char c : s) w += (c & 0xc0) != 0x80;
-    return w;
-  };
-  for (const auto& row : table) {
-    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], display_width(row[c]));
-  }
-  const std::set<size_t> right_aligned = {4, 5, 6};
-  for (const auto& row : table) {
-    std::string line;
-    for (size_t c = 0; c < row.size(); ++c) {
-      const std::string pad(width[c] - display_width(row[c]), ' ');
-      line += right_aligned.count(c) ? pad + row[c] : row[c] + pad;
-      if (c + 1 < row.size()) line += "  ";
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    std::cout << line << "\n";
-  }
+  PrintTable(table, {4, 5, 6});
   std::cout << "\ntotal     " << Grouped(params) << " parameters (" << Grouped(nonzero) << " nonzero, "
             << (params ? Percent(1.0 - static_cast<double>(nonzero) / params) : "0.0%") << " zeros) in " << rows.size()
             << " tensors, " << HumanBytes(bytes) << "\n";

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   int exit_code = modelpress::cli::kExitOk;
   modelpress::cli::SetupInspect(app, &exit_code);
   modelpress::cli::SetupConvert(app, &exit_code);
+  modelpress::cli::SetupPrune(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

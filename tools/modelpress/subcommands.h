@@ -9,5 +9,6 @@ namespace modelpress::cli {
 // called, storing the exit code in `*exit_code`.
 void SetupInspect(CLI::App& app, int* exit_code);
 void SetupConvert(CLI::App& app, int* exit_code);
+void SetupPrune(CLI::App& app, int* exit_code);
 
 }  // namespace modelpress::cli

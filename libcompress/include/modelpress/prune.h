@@ -1,0 +1,148 @@
+// Magnitude pruning: masks on plain tensors (for training code), sparsity
+// schedules, and whole-model unstructured and N:M pruning.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "modelpress/graph.h"
+#include "modelpress/onnx_io.h"
+#include "modelpress/status.h"
+#include "modelpress/tensor.h"
+
+namespace modelpress {
+
+// Masks are one byte per element: 1 keeps the weight, 0 prunes it.
+using Mask = std::vector<uint8_t>;
+
+// One tensor offered to a mask computation.
+struct MaskInput {
+  TensorView weights;                        // float32, float16, bfloat16 (or any numeric type)
+  std::span<const uint8_t> previous_keep;    // optional: elements already pruned (0) stay pruned
+};
+
+// Unstructured magnitude mask of one tensor: exactly floor(sparsity * size)
+// elements are pruned, smallest |w| first, ties broken by lower index first,
+// so the result is the same on any thread count. Elements already zero or
+// pruned in `previous_keep` are the smallest and count toward the target;
+// when they already exceed it, they stay pruned and nothing else is.
+// `keep` must have weights.size() elements. sparsity in [0, 1).
+Status UnstructuredMask(const MaskInput& input, double sparsity, std::span<uint8_t> keep, int threads = 0);
+
+// One threshold across several tensors: floor(sparsity * total) elements of
+// all of them together are pruned, with the same ordering rules (ties broken
+// by tensor order, then index). keeps[i] has inputs[i].weights.size() elements.
+Status GlobalMasks(std::span<const MaskInput> inputs, double sparsity, std::span<const std::span<uint8_t>> keeps,
+                   int threads = 0);
+
+// N:M mask: in every group of M consecutive elements along `reduction_axis`
+// (separately for every position of the other axes) the N of largest |w| are
+// kept; ties keep the lower index. Fails when the axis length is not a
+// multiple of M. Elements pruned in `previous_keep` are never kept again.
+Status NMMask(const MaskInput& input, int reduction_axis, int n, int m, std::span<uint8_t> keep);
+
+// Layer kinds as training code names them, for choosing the reduction axis
+// without an ONNX graph.
+enum class LayerKind {
+  kLinear,         // PyTorch Linear / ONNX Gemm transB=1: W [out, in]
+  kConv,           // Conv W [out, in/groups, k...]
+  kMatMul,         // ONNX MatMul B [..., in, out]
+  kConvTranspose,  // ConvTranspose W [in, out/groups, k...]
+};
+
+// The reduction (input-channel) axis of a weight of rank `rank`.
+int ReductionAxisFor(LayerKind kind, int rank);
+
+// Zeroes the elements whose mask byte is 0 (packed tensor bytes of any numeric type).
+Status ApplyMask(const MutableTensorView& weights, std::span<const uint8_t> keep);
+
+// Zhu & Gupta's polynomial schedule (2017): sparsity rises from `initial`
+// at `begin_step` to `final` at `end_step` as s = final + (initial - final) *
+// (1 - (step - begin) / (end - begin))^power, updated every `frequency` steps.
+struct PolynomialSchedule {
+  double initial = 0.0;    // sparsity at begin_step (default 0)
+  double final = 0.9;      // sparsity from end_step on (default 0.9)
+  int64_t begin_step = 0;  // first step of the ramp (default 0)
+  int64_t end_step = 1000; // step where `final` is reached (default 1000)
+  int64_t frequency = 1;   // steps between updates (default 1)
+  double power = 3.0;      // exponent of the ramp (default 3, cubic)
+
+  double SparsityAt(int64_t step) const;
+};
+
+// Fixed-fraction iterative pruning: every round removes `fraction` of the
+// weights still remaining, until `target` (train-prune-retrain as in Deep
+// Compression). Round 0 is dense.
+struct IterativeSchedule {
+  double fraction = 0.2;  // share of remaining weights pruned per round (default 0.2)
+  double target = 0.9;    // sparsity where the schedule stops (default 0.9)
+
+  double SparsityAt(int round) const;  // min(target, 1 - (1 - fraction)^round)
+  int Rounds() const;                  // rounds until target is reached
+};
+
+// Which tensors of a model a pruner may touch.
+struct TensorFilter {
+  std::vector<WeightRole> roles = {WeightRole::kConvWeight, WeightRole::kConvTransposeWeight, WeightRole::kGemmWeight,
+                                   WeightRole::kMatMulWeight};  // eligible roles (default: linear weights)
+  std::string include;        // ECMAScript regex on tensor names; only matches are eligible ("" = all)
+  std::string exclude;        // regex; matches are never pruned ("" = none)
+  int64_t min_params = 0;     // tensors with fewer elements are left alone (default 0)
+  bool keep_first_last = false;  // leave the first and last linear weights (graph order) dense (default false)
+};
+
+enum class PruneScope {
+  kLayer,   // every tensor reaches the sparsity on its own
+  kGlobal,  // one magnitude threshold over all eligible tensors
+};
+
+struct UnstructuredOptions {
+  double sparsity = 0.5;                                 // fraction of elements zeroed, in [0, 1) (default 0.5)
+  PruneScope scope = PruneScope::kLayer;                 // default: layer
+  TensorFilter filter;                                   // which tensors
+  std::vector<std::pair<std::string, double>> layer_sparsity;  // per-tensor overrides (exact names), pruned layer-wise
+  int threads = 0;                                       // 0: all cores
+};
+
+struct NMOptions {
+  int n = 2;            // weights kept per group (default 2)
+  int m = 4;            // group size along the reduction axis (default 4)
+  TensorFilter filter;  // which tensors
+};
+
+// One row per tensor considered.
+struct PruneTensorReport {
+  std::string name;
+  std::string role;             // WeightRoleName
+  std::vector<int64_t> shape;
+  std::string dtype;
+  int64_t parameters = 0;
+  int64_t zeros_before = 0;     // exact zeros before pruning
+  int64_t zeros_after = 0;      // exact zeros after pruning
+  double target = 0.0;          // requested sparsity (unstructured) or 1 - N/M
+  bool pruned = false;          // false: skipped, see reason
+  std::string reason;           // why skipped ("" when pruned)
+};
+
+struct PruneReport {
+  std::string method;           // "unstructured-layer", "unstructured-global", "nm"
+  std::vector<PruneTensorReport> tensors;
+  int64_t parameters = 0;       // over pruned tensors
+  int64_t zeros_before = 0;     // over pruned tensors
+  int64_t zeros_after = 0;      // over pruned tensors
+  std::vector<std::string> notices;  // e.g. an --include that matched only ineligible tensors
+};
+
+// Prunes the eligible weights of `model` in place. Errors (bad options, no
+// eligible tensor, a regex matching nothing) leave the model unchanged.
+Result<PruneReport> PruneUnstructured(Model& model, const UnstructuredOptions& options);
+Result<PruneReport> PruneNM(Model& model, const NMOptions& options);
+
+// The report as JSON text (schema in docs/prune.md).
+std::string PruneReportJson(const PruneReport& report);
+
+}  // namespace modelpress

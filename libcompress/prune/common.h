@@ -1,0 +1,40 @@
+// Pieces shared by the pruners (internal to libcompress/prune).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "modelpress/prune.h"
+
+namespace modelpress {
+
+// InvalidArgument unless 0 <= sparsity < 1.
+Status CheckSparsity(double sparsity);
+
+// floor(sparsity * n), exact for the doubles users write (0.9 * 10 is 9).
+int64_t TargetCount(double sparsity, int64_t n);
+
+// A tensor a pruner may change.
+struct Candidate {
+  const TensorEntry* entry = nullptr;
+  const WeightInfo* info = nullptr;
+};
+
+// The tensors a filter admits, and the rows of those it turned away.
+struct Selection {
+  std::vector<Candidate> eligible;
+  std::vector<PruneTensorReport> skipped;
+};
+
+// Applies `filter` to the model's tensors (infos from AnalyzeWeights, same
+// order). Fails on an invalid regex, an --include that matches no tensor of
+// an eligible role, or a model with nothing eligible left.
+Result<Selection> SelectTensors(const Model& model, const std::vector<WeightInfo>& infos, const TensorFilter& filter);
+
+// A report row for a candidate, before pruning.
+PruneTensorReport ReportRow(const Candidate& c, double target);
+
+// Exact zeros of a tensor, counted on its current data.
+int64_t ZerosOf(const Model& model, const std::string& name);
+
+}  // namespace modelpress
