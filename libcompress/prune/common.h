@@ -11,7 +11,8 @@ namespace modelpress {
 // InvalidArgument unless 0 <= sparsity < 1.
 Status CheckSparsity(double sparsity);
 
-// floor(sparsity * n), exact for the doubles users write (0.9 * 10 is 9).
+// floor(sparsity * n), where a product within a relative 1e-9 of an integer
+// is that integer, so the decimals users write count as meant (0.7 * 10 is 7).
 int64_t TargetCount(double sparsity, int64_t n);
 
 // A tensor a pruner may change.

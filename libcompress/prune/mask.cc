@@ -19,9 +19,12 @@ Status CheckSparsity(double sparsity) {
 }
 
 int64_t TargetCount(double sparsity, int64_t n) {
-  // floor(S * N) computed without the rounding error of a double product near integers.
-  const long double exact = static_cast<long double>(sparsity) * static_cast<long double>(n);
-  return std::min<int64_t>(n, static_cast<int64_t>(std::floor(exact)));
+  // A decimal sparsity is rarely exact in binary (0.7 is 0.69999999999999996),
+  // so a product within a relative 1e-9 of an integer counts as that integer.
+  const long double x = static_cast<long double>(sparsity) * static_cast<long double>(n);
+  const long double nearest = std::round(x);
+  const long double k = std::fabs(x - nearest) <= 1e-9L * std::max<long double>(1.0L, x) ? nearest : std::floor(x);
+  return std::min<int64_t>(n, static_cast<int64_t>(k));
 }
 
 namespace {

@@ -26,7 +26,8 @@ struct MaskInput {
 };
 
 // Unstructured magnitude mask of one tensor: exactly floor(sparsity * size)
-// elements are pruned, smallest |w| first, ties broken by lower index first,
+// elements are pruned (a product within a relative 1e-9 of an integer counts
+// as that integer, so 0.7 of 10 is 7), smallest |w| first, ties broken by lower index first,
 // so the result is the same on any thread count. Elements already zero or
 // pruned in `previous_keep` are the smallest and count toward the target;
 // when they already exceed it, they stay pruned and nothing else is.
