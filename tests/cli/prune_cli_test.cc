@@ -1,0 +1,85 @@
+// `modelpress prune` end to end: reports, exit codes, nothing written on failure.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "support/test_paths.h"
+
+namespace modelpress {
+namespace {
+
+using testing::ShellQuote;
+
+testing::CommandResult Modelpress(const std::string& args) {
+  return testing::RunCommand(ShellQuote(testing::CliPath().string()) + " " + args);
+}
+
+std::string Sample(const char* name) { return ShellQuote((testing::SampleModelsDir() / name).string()); }
+
+TEST(PruneCli, UnstructuredGlobalWritesModelTableAndReport) {
+  testing::TempDir dir;
+  const std::string out = ShellQuote((dir / "p.onnx").string());
+  const std::string report = ShellQuote((dir / "r.json").string());
+  auto r = Modelpress("prune unstructured " + Sample("digits_mlp.onnx") + " -o " + out +
+                      " --sparsity 0.9 --scope global --report " + report);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("fc2.weight"), std::string::npos);
+  EXPECT_NE(r.out.find("sparsity 0.0% -> 90.0%"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(testing::ReadFile(dir / "r.json"));
+  EXPECT_EQ(j["method"], "unstructured-global");
+  EXPECT_EQ(j["totals"]["zeros_after"], 45180);
+  // inspect agrees with the report.
+  const auto ins = nlohmann::json::parse(Modelpress("inspect --json " + out).out);
+  int64_t zeros = 0;
+  for (const auto& t : ins["tensors"]) {
+    if (t["role"] == "gemm_weight") zeros += t["zeros"].get<int64_t>();
+  }
+  EXPECT_EQ(zeros, 45180);
+}
+
+TEST(PruneCli, NMIsConfirmedByInspect) {
+  testing::TempDir dir;
+  const std::string out = ShellQuote((dir / "nm.onnx").string());
+  auto r = Modelpress("prune nm " + Sample("digits_cnn.onnx") + " -o " + out + " --n 2 --m 4");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("skipped: reduction length 1 is not a multiple of 4"), std::string::npos) << r.out;
+  const auto ins = nlohmann::json::parse(Modelpress("inspect --json " + out).out);
+  int compliant = 0;
+  for (const auto& t : ins["tensors"]) {
+    if (t["name"] == "conv1.weight") {
+      EXPECT_EQ(t["nm_2_4"], "n/a");
+    } else if (t["role"] == "conv_weight" || t["role"] == "gemm_weight") {
+      EXPECT_EQ(t["nm_2_4"], "yes") << t["name"];
+      ++compliant;
+    }
+  }
+  EXPECT_EQ(compliant, 3);
+}
+
+TEST(PruneCli, BadArgumentsExitNonZeroAndWriteNothing) {
+  testing::TempDir dir;
+  const auto out = dir / "out.onnx";
+  const std::string o = " -o " + ShellQuote(out.string());
+  const std::vector<std::pair<std::string, int>> cases = {
+      {"prune unstructured " + Sample("digits_mlp.onnx") + o + " --sparsity 1.0", 2},
+      {"prune unstructured " + Sample("digits_mlp.onnx") + o + " --sparsity -0.5", 2},
+      {"prune unstructured " + Sample("digits_mlp.onnx") + o + " --sparsity 0.5 --include nomatch", 2},
+      {"prune unstructured " + Sample("digits_mlp.onnx") + o + " --sparsity 0.5 --layer fc1.weight", 2},
+      {"prune unstructured " + Sample("digits_mlp.onnx") + o + " --sparsity 0.5 --scope sideways", 2},
+      {"prune unstructured " + Sample("digits_mlp.onnx") + o, 2},
+      {"prune nm " + Sample("digits_mlp.onnx") + o + " --n 3 --m 2", 2},
+      {"prune nm " + Sample("digits_mlp.onnx") + o + " --m 0", 2},
+      {"prune unstructured " + Sample("digits_mlp.onnx") + o + " --sparsity 0.5 --roles norm", 5},
+      {"prune unstructured " + ShellQuote((dir / "missing.onnx").string()) + o + " --sparsity 0.5", 3},
+      {"prune", 2},
+  };
+  for (const auto& [args, code] : cases) {
+    auto r = Modelpress(args);
+    EXPECT_EQ(r.exit_code, code) << args << "\n" << r.err;
+    EXPECT_FALSE(r.err.empty()) << args;
+    EXPECT_FALSE(std::filesystem::exists(out)) << args;
+  }
+}
+
+}  // namespace
+}  // namespace modelpress
