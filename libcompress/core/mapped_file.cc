@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -35,6 +36,20 @@ Result<std::shared_ptr<MappedFile>> MappedFile::Open(const std::filesystem::path
   }
   ::close(fd);  // the mapping keeps the file alive
   return std::shared_ptr<MappedFile>(new MappedFile(path, data, size));
+}
+
+void MappedFile::PrepareForWrite(size_t offset, size_t length) const {
+#ifdef MADV_POPULATE_WRITE
+  if (data_ == nullptr || length == 0 || offset >= size_) return;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t begin = offset / page * page;
+  const size_t end = std::min(size_, offset + length);
+  // Failure (an old kernel) only means the pages fault in one by one.
+  (void)::madvise(data_ + begin, end - begin, MADV_POPULATE_WRITE);
+#else
+  (void)offset;
+  (void)length;
+#endif
 }
 
 MappedFile::~MappedFile() {

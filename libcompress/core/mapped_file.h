@@ -21,6 +21,11 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
 
   std::span<std::byte> bytes() const { return {data_, size_}; }
+
+  // Makes [offset, offset + length) private and writable in one call, rather
+  // than one page fault per page on first write. Only a speed-up: writing
+  // without it is correct too.
+  void PrepareForWrite(size_t offset, size_t length) const;
   size_t size() const { return size_; }
   const std::filesystem::path& path() const { return path_; }
 

@@ -263,6 +263,7 @@ Result<MutableTensorView> Model::MutableTensor(std::string_view name) {
   std::span<std::byte> bytes;
   if (v.storage() == Storage::kExternal) {
     const ExternalSpan& ext = impl_->external.at(&t);
+    ext.file->PrepareForWrite(ext.offset, ext.length);
     bytes = ext.file->bytes().subspan(ext.offset, ext.length);
   } else {
     if (!t.has_raw_data()) {

@@ -119,6 +119,11 @@ int64_t PruneSmallest(std::span<Segment> segments, int64_t k, int threads) {
     const int lb = locate(low, k - below_high, &below_low);
     threshold = (static_cast<uint32_t>(hb) << 16) | static_cast<uint32_t>(lb);
     ties = k - below_high - below_low;
+    if (ties == low[lb]) {
+      // Every element equal to the threshold goes: no order among them needed.
+      ++threshold;
+      ties = 0;
+    }
   }
 
   // Ties are pruned in global order: count them per chunk, then give every
@@ -135,10 +140,35 @@ int64_t PruneSmallest(std::span<Segment> segments, int64_t k, int threads) {
   std::vector<int64_t> pruned(chunks.size(), 0);
   ParallelFor(nchunks, [&](int64_t c) {
     const Segment& seg = segments[chunks[c].segment];
+    const int64_t begin = chunks[c].begin, end = chunks[c].end;
+    // The common case, packed float32 zeroed in place with nothing forced,
+    // as a branch-free loop; ties (rare) in a second pass.
+    if (seg.weights.dtype() == DType::kFloat32 && seg.weights.contiguous() && seg.previous_keep.empty() &&
+        seg.keep_out == nullptr && seg.zero_out != nullptr && threshold > 0) {
+      uint32_t* w = reinterpret_cast<uint32_t*>(seg.zero_out);
+      int64_t count = 0;
+      for (int64_t i = begin; i < end; ++i) {
+        const bool below = (w[i] & 0x7fffffffu) < threshold;
+        count += below;
+        w[i] = below ? 0u : w[i];
+      }
+      if (ties > 0) {
+        int64_t tie_rank = tie_start[c];
+        for (int64_t i = begin; i < end && tie_rank < ties; ++i) {
+          if ((w[i] & 0x7fffffffu) == threshold) {
+            w[i] = 0;
+            ++tie_rank;
+            ++count;
+          }
+        }
+      }
+      pruned[c] = count;
+      return;
+    }
     const size_t es = seg.weights.element_size();
     int64_t tie_rank = tie_start[c];
     int64_t count = 0;
-    ForEachKey(seg, chunks[c].begin, chunks[c].end, [&](int64_t i, uint32_t key) {
+    ForEachKey(seg, begin, end, [&](int64_t i, uint32_t key) {
       bool prune = key < threshold || key == 0;
       if (key == threshold && !prune) prune = tie_rank++ < ties;
       prune = prune || (!seg.previous_keep.empty() && seg.previous_keep[i] == 0);
