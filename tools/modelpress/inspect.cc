@@ -15,7 +15,17 @@
 
 namespace modelpress::cli {
 
+// A .mpk artifact (pack.cc); chosen by its magic number.
+int RunInspectArtifact(const std::string& path, bool json);
+
 namespace {
+
+bool IsArtifact(const std::string& path) {
+  static const unsigned char kMagic[8] = {0x89, 'M', 'P', 'K', 0x0D, 0x0A, 0x1A, 0x0A};
+  std::ifstream in(path, std::ios::binary);
+  char head[8] = {};
+  return in.read(head, 8) && std::memcmp(head, kMagic, 8) == 0;
+}
 
 struct InspectOptions {
   std::string model;  // path of the .onnx file
@@ -70,6 +80,7 @@ std::string ValueInfoText(const nlohmann::json& j) {
 }
 
 int RunInspect(const InspectOptions& o) {
+  if (IsArtifact(o.model)) return RunInspectArtifact(o.model, o.json);
   auto loaded = LoadModel(o.model);
   if (!loaded.ok()) return Fail(loaded.status());
   const Model& model = *loaded;

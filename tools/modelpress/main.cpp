@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   modelpress::cli::SetupInspect(app, &exit_code);
   modelpress::cli::SetupConvert(app, &exit_code);
   modelpress::cli::SetupPrune(app, &exit_code);
+  modelpress::cli::SetupPack(app, &exit_code);
+  modelpress::cli::SetupUnpack(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

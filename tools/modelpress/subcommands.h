@@ -10,5 +10,7 @@ namespace modelpress::cli {
 void SetupInspect(CLI::App& app, int* exit_code);
 void SetupConvert(CLI::App& app, int* exit_code);
 void SetupPrune(CLI::App& app, int* exit_code);
+void SetupPack(CLI::App& app, int* exit_code);
+void SetupUnpack(CLI::App& app, int* exit_code);
 
 }  // namespace modelpress::cli

@@ -1,0 +1,48 @@
+// Tensor encoders: turn one tensor's packed little-endian elements into a
+// payload and back. Each encoder is lossless; EncodeTensor tries those that
+// apply and keeps the smallest. Payload layouts are in docs/artifact_format.md.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "container/stream.h"
+#include "modelpress/pack_reader.h"
+
+namespace modelpress::pack {
+
+// Bytes per element of an ONNX data type the artifact can hold, or 0
+// (string, sub-byte and unknown types stay in the graph skeleton).
+size_t ElementBytes(int32_t dtype);
+
+// Reversible per-element transforms applied before splitting byte planes.
+enum class Transform : uint8_t {
+  kNone = 0,
+  kRotateSign = 1,  // floats: rotate left by one bit so the exponent fills the top byte and the sign the bottom bit
+  kZigZag = 2,      // signed integers: (v << 1) ^ (v >> (bits-1)), so small magnitudes have zero high bytes
+};
+
+struct EncodeOptions {
+  StreamOptions stream;          // per-stream choices (zstd level)
+  bool try_sparse = true;        // consider the zero-position encoders (default true)
+};
+
+struct EncodedTensor {
+  Encoder encoder = Encoder::kWhole;  // the winner
+  std::vector<uint8_t> payload;       // its bytes
+};
+
+// `packed` holds element_count * ElementBytes(dtype) bytes; `shape` its dimensions.
+EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::span<const uint8_t> packed,
+                           const EncodeOptions& options);
+
+// Decodes a payload into `out` (exactly element_count * ElementBytes(dtype)
+// bytes, already checked by the caller). Never writes outside `out` and
+// allocates at most out.size() bytes of scratch. `detail`, when given,
+// receives the modes of the streams, e.g. "gaps:huff values:huff".
+bool DecodeTensor(Encoder encoder, int32_t dtype, std::span<const int64_t> shape, std::span<const uint8_t> payload,
+                  std::span<uint8_t> out, std::string* error, std::string* detail = nullptr);
+
+}  // namespace modelpress::pack

@@ -1,0 +1,62 @@
+#include "container/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+namespace modelpress::pack {
+
+AtomicFile::AtomicFile(std::filesystem::path final_path) : final_(std::move(final_path)) {
+  static std::atomic<unsigned> counter{0};
+  tmp_ = final_.parent_path() /
+         ("." + final_.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (opened_ && !committed_) ::unlink(tmp_.c_str());
+}
+
+Status AtomicFile::Open() {
+  if (final_.filename().empty()) return InvalidArgument(final_.string() + ": output path names no file");
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd_ < 0) return IoError(final_.string() + ": cannot create: " + std::strerror(errno));
+  opened_ = true;
+  return Status::Ok();
+}
+
+Status AtomicFile::Write(const void* data, size_t size) {
+  const auto* p = static_cast<const char*>(data);
+  while (size > 0) {
+    const ssize_t w = ::write(fd_, p, size);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return IoError(final_.string() + ": write failed: " + std::strerror(errno));
+    p += w;
+    size -= static_cast<size_t>(w);
+  }
+  return Status::Ok();
+}
+
+Status AtomicFile::Commit() {
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) return IoError(final_.string() + ": write failed: " + std::strerror(errno));
+  if (::rename(tmp_.c_str(), final_.c_str()) != 0) {
+    return IoError(final_.string() + ": cannot rename into place: " + std::strerror(errno));
+  }
+  committed_ = true;
+  return Status::Ok();
+}
+
+Status WriteFileAtomically(const std::filesystem::path& path, const void* data, size_t size) {
+  AtomicFile f(path);
+  MP_RETURN_IF_ERROR(f.Open());
+  MP_RETURN_IF_ERROR(f.Write(data, size));
+  return f.Commit();
+}
+
+}  // namespace modelpress::pack

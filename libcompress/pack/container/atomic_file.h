@@ -1,0 +1,36 @@
+// A file written under a temporary name in its final folder and renamed into
+// place by Commit(); removed when destroyed uncommitted, so a failure leaves
+// no partial output. (The same idea as onnx_io/save.cc's TempFile, which is
+// private to that file and sits in the ONNX-linked library.)
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+
+#include "modelpress/status.h"
+
+namespace modelpress::pack {
+
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::filesystem::path final_path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  Status Open();
+  Status Write(const void* data, size_t size);
+  // Flushes and closes the temporary, then renames it to the final path.
+  Status Commit();
+  const std::filesystem::path& path() const { return final_; }
+
+ private:
+  std::filesystem::path final_, tmp_;
+  int fd_ = -1;
+  bool opened_ = false, committed_ = false;
+};
+
+// Writes `size` bytes to `path` atomically.
+Status WriteFileAtomically(const std::filesystem::path& path, const void* data, size_t size);
+
+}  // namespace modelpress::pack

@@ -1,0 +1,194 @@
+#include "container/stream.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "container/zstd_frame.h"
+#include "entropy/huffman.h"
+
+namespace modelpress::pack {
+
+const char* StreamModeName(StreamMode m) {
+  switch (m) {
+    case StreamMode::kRaw: return "raw";
+    case StreamMode::kConstant: return "const";
+    case StreamMode::kHuffman: return "huff";
+    case StreamMode::kZstd: return "zstd";
+  }
+  return "?";
+}
+
+void PutVarint(uint64_t v, std::vector<uint8_t>* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<uint8_t>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<uint8_t>(v));
+}
+
+bool GetVarint(std::span<const uint8_t>* in, uint64_t* v) {
+  uint64_t r = 0;
+  for (size_t i = 0; i < 10 && i < in->size(); ++i) {
+    const uint8_t b = (*in)[i];
+    if (i == 9 && b > 1) return false;  // would overflow 64 bits
+    r |= static_cast<uint64_t>(b & 0x7f) << (7 * i);
+    if (!(b & 0x80)) {
+      *v = r;
+      *in = in->subspan(i + 1);
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+
+size_t VarintBytes(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+// zstd is only worth a full run when a sample shows it beating Huffman: it
+// wins on structured data (shapes, repeated rows), rarely on weights.
+constexpr size_t kZstdSample = 64 * 1024;
+
+}  // namespace
+
+StreamMode EncodeStream(std::span<const uint8_t> data, const StreamOptions& options, std::vector<uint8_t>* out) {
+  const uint64_t n = data.size();
+  out->push_back(0);
+  const size_t mode_at = out->size() - 1;
+  PutVarint(n, out);
+  if (n > 0 && std::all_of(data.begin(), data.end(), [&](uint8_t b) { return b == data[0]; })) {
+    (*out)[mode_at] = static_cast<uint8_t>(StreamMode::kConstant);
+    out->push_back(data[0]);
+    return StreamMode::kConstant;
+  }
+  size_t best = n;
+  StreamMode mode = StreamMode::kRaw;
+  CodeLengths lengths{};
+  const Histogram h = CountBytes(data);
+  if (n > 0 && !options.force_zstd && BuildCodeLengths(h, kHuffmanMaxBits, &lengths)) {
+    const uint64_t payload = (EncodedBits(h, lengths) + 7) / 8;
+    const size_t huff = TableBytes(lengths) + VarintBytes(payload) + payload;
+    if (huff < best) {
+      best = huff;
+      mode = StreamMode::kHuffman;
+    }
+  }
+  std::vector<uint8_t> frame;
+  if (n > 0 && (options.try_zstd || options.force_zstd)) {
+    bool worth = true;
+    if (!options.force_zstd && n > kZstdSample) {
+      const auto sample = data.first(kZstdSample);
+      const Histogram hs = CountBytes(sample);
+      CodeLengths ls{};
+      const uint64_t huff_sample = BuildCodeLengths(hs, kHuffmanMaxBits, &ls) ? (EncodedBits(hs, ls) + 7) / 8 : kZstdSample;
+      worth = ZstdCompress(sample, std::min(options.zstd_level, 3)).size() < huff_sample * 98 / 100;
+    }
+    if (worth) {
+      frame = ZstdCompress(data, options.zstd_level);
+      const size_t z = VarintBytes(frame.size()) + frame.size();
+      if (!frame.empty() && z < best) {
+        best = z;
+        mode = StreamMode::kZstd;
+      }
+    }
+  }
+  (*out)[mode_at] = static_cast<uint8_t>(mode);
+  switch (mode) {
+    case StreamMode::kRaw: out->insert(out->end(), data.begin(), data.end()); break;
+    case StreamMode::kHuffman: {
+      WriteTable(lengths, out);
+      const uint64_t payload = (EncodedBits(h, lengths) + 7) / 8;
+      PutVarint(payload, out);
+      HuffmanEncode(data, lengths, out);
+      break;
+    }
+    case StreamMode::kZstd:
+      PutVarint(frame.size(), out);
+      out->insert(out->end(), frame.begin(), frame.end());
+      break;
+    case StreamMode::kConstant: break;
+  }
+  return mode;
+}
+
+bool PeekStreamSize(std::span<const uint8_t> in, uint64_t* n) {
+  if (in.empty()) return false;
+  in = in.subspan(1);
+  return GetVarint(&in, n);
+}
+
+bool DecodeStream(std::span<const uint8_t>* in, std::span<uint8_t> out, std::string* error, StreamMode* mode_out) {
+  std::span<const uint8_t> p = *in;
+  uint64_t n = 0;
+  if (p.empty() || (p = p.subspan(1), !GetVarint(&p, &n))) {
+    *error = "stream header is truncated";
+    return false;
+  }
+  const uint8_t mode = (*in)[0];
+  if (mode >= kStreamModes) {
+    *error = "stream mode " + std::to_string(mode) + " is unknown";
+    return false;
+  }
+  if (n != out.size()) {
+    *error = "stream declares " + std::to_string(n) + " bytes where " + std::to_string(out.size()) + " are expected";
+    return false;
+  }
+  if (mode_out) *mode_out = static_cast<StreamMode>(mode);
+  switch (static_cast<StreamMode>(mode)) {
+    case StreamMode::kRaw:
+      if (p.size() < n) {
+        *error = "raw stream is truncated";
+        return false;
+      }
+      if (n) std::memcpy(out.data(), p.data(), n);
+      p = p.subspan(n);
+      break;
+    case StreamMode::kConstant:
+      if (p.empty()) {
+        *error = "constant stream is truncated";
+        return false;
+      }
+      std::fill(out.begin(), out.end(), p[0]);
+      p = p.subspan(1);
+      break;
+    case StreamMode::kHuffman: {
+      CodeLengths lengths{};
+      if (!ReadTable(&p, &lengths, error)) return false;
+      uint64_t payload = 0;
+      if (!GetVarint(&p, &payload) || payload > p.size()) {
+        *error = "Huffman stream is truncated";
+        return false;
+      }
+      // Every code is at least one bit: a shorter payload cannot hold n symbols.
+      if (payload < (n + 7) / 8) {
+        *error = "Huffman stream of " + std::to_string(payload) + " bytes cannot hold " + std::to_string(n) + " symbols";
+        return false;
+      }
+      HuffmanDecoder decoder(lengths);
+      if (!decoder.Decode(p.first(payload), out, error)) return false;
+      p = p.subspan(payload);
+      break;
+    }
+    case StreamMode::kZstd: {
+      uint64_t size = 0;
+      if (!GetVarint(&p, &size) || size > p.size()) {
+        *error = "zstd stream is truncated";
+        return false;
+      }
+      if (!ZstdDecompress(p.first(size), out, error)) return false;
+      p = p.subspan(size);
+      break;
+    }
+  }
+  *in = p;
+  return true;
+}
+
+}  // namespace modelpress::pack

@@ -1,0 +1,44 @@
+// A self-describing byte stream: the unit every tensor encoder and section
+// is built from. Layout: u8 mode, varint n (decoded bytes), then
+//   raw (0):      n bytes
+//   constant (1): one byte, repeated n times
+//   huffman (2):  code table (huffman.h), varint payload bytes, payload
+//   zstd (3):     varint frame bytes, one zstd frame of content size n
+// The encoder picks the smallest mode.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace modelpress::pack {
+
+enum class StreamMode : uint8_t { kRaw = 0, kConstant = 1, kHuffman = 2, kZstd = 3 };
+inline constexpr int kStreamModes = 4;
+const char* StreamModeName(StreamMode m);
+
+struct StreamOptions {
+  int zstd_level = 19;     // level of zstd frames (1..22; default 19)
+  bool try_zstd = true;    // consider zstd at all (default true)
+  bool force_zstd = false; // always zstd unless raw is smaller (for the graph skeleton; default false)
+};
+
+// LEB128 unsigned varints, at most 10 bytes.
+void PutVarint(uint64_t v, std::vector<uint8_t>* out);
+bool GetVarint(std::span<const uint8_t>* in, uint64_t* v);
+
+// Appends the encoded stream of `data` to `out`; returns the mode chosen.
+StreamMode EncodeStream(std::span<const uint8_t> data, const StreamOptions& options, std::vector<uint8_t>* out);
+
+// Reads the declared decoded size of the stream at the front of `in`
+// without consuming it.
+bool PeekStreamSize(std::span<const uint8_t> in, uint64_t* n);
+
+// Decodes the stream at the front of `in` (advancing it) into `out`, whose
+// size must equal the stream's declared size. Fails with a reason (without
+// writing past `out`) on truncation, unknown modes, bad tables, or a size
+// other than out.size().
+bool DecodeStream(std::span<const uint8_t>* in, std::span<uint8_t> out, std::string* error, StreamMode* mode = nullptr);
+
+}  // namespace modelpress::pack

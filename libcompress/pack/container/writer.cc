@@ -1,0 +1,112 @@
+#include "container/writer.h"
+
+#include <cstring>
+
+#include "container/checksum.h"
+#include "container/stream.h"
+
+namespace modelpress::pack {
+namespace {
+
+template <class T>
+void Append(std::vector<uint8_t>* out, const T& record) {
+  const auto* p = reinterpret_cast<const uint8_t*>(&record);
+  out->insert(out->end(), p, p + sizeof record);
+}
+
+SectionRef AppendSection(std::vector<uint8_t>* out, const std::vector<uint8_t>& bytes) {
+  SectionRef s{out->size(), bytes.size(), Checksum(bytes.data(), bytes.size())};
+  out->insert(out->end(), bytes.begin(), bytes.end());
+  return s;
+}
+
+}  // namespace
+
+std::vector<uint8_t> SerializeArtifact(const ArtifactContents& c) {
+  std::vector<uint8_t> out(sizeof(FileHeader), 0);
+  std::vector<SectionRef> payloads;
+  for (const PendingTensor& t : c.tensors) payloads.push_back(AppendSection(&out, t.payload));
+  const SectionRef skeleton = AppendSection(&out, c.skeleton);
+  std::vector<SectionRef> residues;
+  for (const PendingFile& f : c.files) residues.push_back(AppendSection(&out, f.residue));
+
+  std::vector<uint8_t> strings;
+  std::vector<int64_t> dims;
+  auto add_string = [&](const std::string& s) {
+    const uint64_t off = strings.size();
+    strings.insert(strings.end(), s.begin(), s.end());
+    return off;
+  };
+  std::vector<uint8_t> index;
+  IndexHeader ih{};
+  ih.tensor_count = static_cast<uint32_t>(c.tensors.size());
+  ih.file_count = static_cast<uint32_t>(c.files.size());
+  ih.skeleton = skeleton;
+  ih.onnx_size = c.onnx_size;
+  ih.onnx_checksum = c.onnx_checksum;
+  ih.flags = c.exact_onnx ? kIndexExactOnnx : 0;
+  std::vector<TensorRecord> trs;
+  for (size_t i = 0; i < c.tensors.size(); ++i) {
+    const PendingTensor& t = c.tensors[i];
+    TensorRecord r{};
+    r.payload = payloads[i];
+    r.element_count = 1;
+    for (int64_t d : t.shape) r.element_count *= static_cast<uint64_t>(d);
+    r.name_offset = add_string(t.name);
+    r.name_size = static_cast<uint32_t>(t.name.size());
+    r.dims_offset = static_cast<uint32_t>(dims.size());
+    dims.insert(dims.end(), t.shape.begin(), t.shape.end());
+    r.rank = static_cast<uint32_t>(t.shape.size());
+    r.dtype = t.dtype;
+    r.encoder = static_cast<uint8_t>(t.encoder);
+    r.storage = static_cast<uint8_t>(t.storage);
+    if (t.storage == StorageKind::kExternal) {
+      r.external_file = t.external_file;
+      r.external_offset = t.external_offset;
+    }
+    trs.push_back(r);
+  }
+  std::vector<FileRecord> frs;
+  for (size_t i = 0; i < c.files.size(); ++i) {
+    FileRecord r{};
+    r.name_offset = add_string(c.files[i].name);
+    r.name_size = static_cast<uint32_t>(c.files[i].name.size());
+    r.size = c.files[i].size;
+    r.checksum = c.files[i].checksum;
+    r.residue = residues[i];
+    frs.push_back(r);
+  }
+  ih.dims_count = dims.size();
+  ih.strings_size = strings.size();
+  Append(&index, ih);
+  for (const auto& r : trs) Append(&index, r);
+  for (const auto& r : frs) Append(&index, r);
+  for (int64_t d : dims) Append(&index, d);
+  index.insert(index.end(), strings.begin(), strings.end());
+
+  // The index is read whole at open, so it is one zstd stream: records are
+  // mostly zero bytes and names share prefixes.
+  std::vector<uint8_t> stored;
+  StreamOptions so;
+  so.force_zstd = true;
+  EncodeStream(index, so, &stored);
+  Footer f{};
+  f.index_offset = out.size();
+  f.index_size = stored.size();
+  f.index_checksum = Checksum(stored.data(), stored.size());
+  out.insert(out.end(), stored.begin(), stored.end());
+  f.checksum = Checksum(&f, 24);
+  Append(&out, f);
+
+  FileHeader h{};
+  std::memcpy(h.magic, kMagic, 8);
+  h.version_major = kVersionMajor;
+  h.version_minor = kVersionMinor;
+  h.flags = 0;
+  h.file_size = out.size();
+  h.checksum = Checksum(&h, 24);
+  std::memcpy(out.data(), &h, sizeof h);
+  return out;
+}
+
+}  // namespace modelpress::pack

@@ -1,0 +1,44 @@
+// Assembles an artifact from encoded parts (no ONNX knowledge: the ONNX
+// packer in onnx/ and the tests feed it).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "container/format.h"
+#include "modelpress/pack_reader.h"
+
+namespace modelpress::pack {
+
+struct PendingTensor {
+  std::string name;                     // graph value name, unique
+  int32_t dtype = 0;                    // ONNX data type
+  std::vector<int64_t> shape;           // dimensions
+  Encoder encoder = Encoder::kWhole;    // how `payload` is encoded
+  StorageKind storage = StorageKind::kRaw;  // where the ONNX model keeps it
+  uint32_t external_file = 0;           // PendingFile index for kExternal
+  uint64_t external_offset = 0;         // offset in that file for kExternal
+  std::vector<uint8_t> payload;         // encoded bytes
+};
+
+struct PendingFile {
+  std::string name;                     // location relative to the model's folder
+  uint64_t size = 0;                    // bytes of the whole file
+  uint64_t checksum = 0;                // XXH3-64 of the whole file
+  std::vector<uint8_t> residue;         // a Stream of the bytes no tensor covers
+};
+
+struct ArtifactContents {
+  std::vector<uint8_t> skeleton;        // a Stream of the serialized ModelProto without payloads
+  uint64_t onnx_size = 0;               // bytes of the packed .onnx file
+  uint64_t onnx_checksum = 0;           // XXH3-64 of it
+  bool exact_onnx = false;              // unpack must reproduce exactly those bytes
+  std::vector<PendingTensor> tensors;   // in index order
+  std::vector<PendingFile> files;       // external data files
+};
+
+// The whole artifact: header, payload sections, graph, residues, index, footer.
+std::vector<uint8_t> SerializeArtifact(const ArtifactContents& contents);
+
+}  // namespace modelpress::pack

@@ -1,0 +1,55 @@
+#include "container/zstd_frame.h"
+
+#include <zstd.h>
+
+namespace modelpress::pack {
+
+std::vector<uint8_t> ZstdCompress(std::span<const uint8_t> in, int level) {
+  std::vector<uint8_t> out(ZSTD_compressBound(in.size()));
+  ZSTD_CCtx* ctx = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(ctx, ZSTD_c_compressionLevel, level);
+  ZSTD_CCtx_setParameter(ctx, ZSTD_c_contentSizeFlag, 1);
+  ZSTD_CCtx_setParameter(ctx, ZSTD_c_checksumFlag, 0);  // sections carry their own XXH3
+  const size_t n = ZSTD_compress2(ctx, out.data(), out.size(), in.data(), in.size());
+  ZSTD_freeCCtx(ctx);
+  // compressBound guarantees room, so an error here is a bug; an empty
+  // result makes the stream encoder fall back to another mode.
+  out.resize(ZSTD_isError(n) ? 0 : n);
+  return out;
+}
+
+bool ZstdDecompress(std::span<const uint8_t> frame, std::span<uint8_t> out, std::string* error) {
+  const unsigned long long declared = ZSTD_getFrameContentSize(frame.data(), frame.size());
+  if (declared == ZSTD_CONTENTSIZE_ERROR) {
+    *error = "zstd frame header is malformed";
+    return false;
+  }
+  if (declared == ZSTD_CONTENTSIZE_UNKNOWN || declared != out.size()) {
+    *error = "zstd frame declares a content size other than the stream's " + std::to_string(out.size()) + " bytes";
+    return false;
+  }
+  const size_t frame_size = ZSTD_findFrameCompressedSize(frame.data(), frame.size());
+  if (ZSTD_isError(frame_size) || frame_size != frame.size()) {
+    *error = "zstd frame is truncated or followed by extra bytes";
+    return false;
+  }
+  // The destination is exactly the declared size: zstd stops with an error
+  // rather than write more, which defuses decompression bombs.
+  ZSTD_DCtx* ctx = ZSTD_createDCtx();
+  ZSTD_DCtx_setParameter(ctx, ZSTD_d_windowLogMax, 27);
+  const size_t n = ZSTD_decompressDCtx(ctx, out.data(), out.size(), frame.data(), frame.size());
+  ZSTD_freeDCtx(ctx);
+  if (ZSTD_isError(n)) {
+    *error = std::string("zstd: ") + ZSTD_getErrorName(n);
+    return false;
+  }
+  if (n != out.size()) {
+    *error = "zstd frame produced " + std::to_string(n) + " bytes, not the declared " + std::to_string(out.size());
+    return false;
+  }
+  return true;
+}
+
+int ZstdMaxLevel() { return ZSTD_maxCLevel(); }
+
+}  // namespace modelpress::pack

@@ -1,0 +1,238 @@
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "codec/tensor_codec.h"
+#include "container/atomic_file.h"
+#include "container/checksum.h"
+#include "container/writer.h"
+#include "container/zstd_frame.h"
+#include "modelpress/onnx_io.h"
+#include "modelpress/pack.h"
+#include "onnx/parallel.h"
+#include "onnx/skeleton.h"
+
+namespace modelpress::pack {
+namespace {
+
+std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+Result<std::string> ReadWholeFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound(path.string() + ": no such file");
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (!in.good() && !in.eof()) return IoError(path.string() + ": read failed");
+  return s.str();
+}
+
+struct ExternalRef {
+  std::string location;
+  uint64_t offset = 0;
+};
+
+ExternalRef ParseExternal(const onnx::TensorProto& t) {
+  ExternalRef r;
+  for (const auto& kv : t.external_data()) {
+    if (kv.key() == "location") r.location = kv.value();
+    if (kv.key() == "offset") std::from_chars(kv.value().data(), kv.value().data() + kv.value().size(), r.offset);
+  }
+  return r;
+}
+
+// One pass over an external data file: its checksum and the bytes outside
+// the given tensor ranges (sorted by start; ranges may overlap).
+Status ScanExternalFile(const std::filesystem::path& path, std::vector<std::pair<uint64_t, uint64_t>> ranges,
+                        uint64_t* size, uint64_t* checksum, std::vector<uint8_t>* residue) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IoError(path.string() + ": cannot open: " + std::strerror(errno));
+  std::sort(ranges.begin(), ranges.end());
+  StreamingChecksum sum;
+  std::vector<uint8_t> buf(1 << 20);
+  uint64_t pos = 0;
+  size_t r = 0;
+  uint64_t covered_to = 0;  // end of the union of ranges that started at or before pos
+  for (;;) {
+    const ssize_t got = ::read(fd, buf.data(), buf.size());
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const int err = errno;
+      ::close(fd);
+      return IoError(path.string() + ": read failed: " + std::strerror(err));
+    }
+    if (got == 0) break;
+    sum.Update(buf.data(), static_cast<size_t>(got));
+    for (ssize_t i = 0; i < got; ++i, ++pos) {
+      while (r < ranges.size() && ranges[r].first <= pos) covered_to = std::max(covered_to, ranges[r++].second);
+      if (pos >= covered_to) residue->push_back(buf[i]);
+    }
+  }
+  ::close(fd);
+  *size = pos;
+  *checksum = sum.Digest();
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::filesystem::path& artifact,
+                             const PackOptions& options) {
+  if (options.level < 1 || options.level > ZstdMaxLevel()) {
+    return InvalidArgument("zstd level " + std::to_string(options.level) + " is outside 1.." + std::to_string(ZstdMaxLevel()));
+  }
+  const std::string src = onnx_path.string();
+  MP_ASSIGN_OR_RETURN(Model model, LoadModel(onnx_path));
+  PackReport report;
+  ArtifactContents c;
+  {
+    MP_ASSIGN_OR_RETURN(std::string original, ReadWholeFile(onnx_path));
+    c.onnx_size = original.size();
+    c.onnx_checksum = Checksum(original.data(), original.size());
+    std::string again;
+    c.exact_onnx = SerializeDeterministic(model.proto(), &again) && again == original;
+    report.input_bytes = original.size();
+  }
+
+  // Choose what gets a payload. Everything else stays in the graph section.
+  struct Work {
+    const TensorEntry* entry;
+    TensorView view;
+    StorageKind storage;
+    ExternalRef ext;
+  };
+  std::vector<Work> work;
+  for (const TensorEntry& e : model.tensors()) {
+    auto v = model.View(e);
+    if (!v.ok()) {
+      if (v.status().code() != StatusCode::kUnsupported) return v.status();
+      report.inline_tensors.push_back(e.name + ": " + DTypeName(e.proto->data_type()) + " has no fixed element size");
+      continue;
+    }
+    if (v->packed_bytes() == 0 || v->packed_bytes() < options.min_tensor_bytes) continue;
+    Work w{&e, *v, StorageKind::kRaw, {}};
+    if (v->storage() == Storage::kExternal) {
+      w.storage = StorageKind::kExternal;
+      w.ext = ParseExternal(*e.proto);
+    } else if (v->storage() == Storage::kTyped) {
+      w.storage = StorageKind::kTyped;
+    } else if (!e.proto->has_raw_data()) {
+      report.inline_tensors.push_back(e.name + ": no data field");
+      continue;
+    }
+    work.push_back(std::move(w));
+  }
+
+  // Encode in parallel; each item only reads its own view.
+  EncodeOptions eo;
+  eo.stream.zstd_level = options.level;
+  std::vector<PendingTensor> pending(work.size());
+  std::vector<Status> errors(work.size());
+  std::vector<uint8_t> keep(work.size(), 1);
+  std::vector<double> bounds(work.size(), 0);
+  ParallelFor(work.size(), ResolveThreads(options.threads), [&](size_t i) {
+    const Work& w = work[i];
+    const TensorView& v = w.view;
+    std::vector<uint8_t> copy;
+    std::span<const uint8_t> packed;
+    if (v.contiguous()) {
+      packed = {reinterpret_cast<const uint8_t*>(v.bytes().data()), v.bytes().size()};
+    } else {
+      copy.resize(v.packed_bytes());
+      v.CopyPackedTo(std::as_writable_bytes(std::span(copy)));
+      packed = copy;
+    }
+    // Typed data whose slots hold bits the packed view drops (e.g. a
+    // non-canonical high half) could not be restored exactly: keep it inline.
+    if (w.storage == StorageKind::kTyped && !TypedMatches(*w.entry->proto, packed)) {
+      keep[i] = 0;
+      return;
+    }
+    PendingTensor& t = pending[i];
+    t.name = w.entry->name;
+    t.dtype = static_cast<int32_t>(v.dtype());
+    t.shape = v.shape();
+    t.storage = w.storage;
+    t.external_offset = w.ext.offset;
+    EncodedTensor enc = EncodeTensor(t.dtype, t.shape, packed, eo);
+    if (options.verify) {
+      std::vector<uint8_t> back(packed.size());
+      std::string error;
+      if (!DecodeTensor(enc.encoder, t.dtype, t.shape, enc.payload, back, &error) || back != std::vector(packed.begin(), packed.end())) {
+        errors[i] = Internal(src + ": tensor " + Quote(t.name) + ": encoder " + std::string(EncoderName(enc.encoder)) +
+                             " did not round-trip" + (error.empty() ? "" : ": " + error));
+        return;
+      }
+    }
+    t.encoder = enc.encoder;
+    t.payload = std::move(enc.payload);
+    bounds[i] = EntropyBoundBits(t.dtype, std::as_bytes(packed));
+  });
+  for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
+
+  // External data files: the residue no tensor covers, and a whole-file checksum.
+  std::map<std::string, uint32_t> file_index;
+  for (size_t i = 0; i < work.size(); ++i) {
+    if (!keep[i] || work[i].storage != StorageKind::kExternal) continue;
+    auto [it, added] = file_index.emplace(work[i].ext.location, static_cast<uint32_t>(c.files.size()));
+    if (added) c.files.push_back({work[i].ext.location, 0, 0, {}});
+    pending[i].external_file = it->second;
+  }
+  for (uint32_t f = 0; f < c.files.size(); ++f) {
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (size_t i = 0; i < work.size(); ++i) {
+      if (keep[i] && work[i].storage == StorageKind::kExternal && pending[i].external_file == f) {
+        ranges.emplace_back(pending[i].external_offset, pending[i].external_offset + work[i].view.packed_bytes());
+      }
+    }
+    std::vector<uint8_t> residue;
+    const std::filesystem::path data_path = model.base_dir() / c.files[f].name;
+    MP_RETURN_IF_ERROR(ScanExternalFile(data_path, ranges, &c.files[f].size, &c.files[f].checksum, &residue));
+    report.input_bytes += c.files[f].size;
+    StreamOptions so;
+    so.zstd_level = options.level;
+    EncodeStream(residue, so, &c.files[f].residue);
+  }
+
+  // The skeleton: the model with the payloads taken out. Views die here.
+  for (size_t i = 0; i < work.size(); ++i) {
+    if (!keep[i]) {
+      report.inline_tensors.push_back(work[i].entry->name + ": typed data that would not restore bit for bit");
+      continue;
+    }
+    onnx::TensorProto* t = work[i].entry->proto;
+    if (work[i].storage == StorageKind::kRaw) t->clear_raw_data();
+    if (work[i].storage == StorageKind::kTyped) ClearTyped(t);
+    PackedTensorReport r;
+    r.name = pending[i].name;
+    r.dtype = pending[i].dtype;
+    r.shape = pending[i].shape;
+    r.bytes = work[i].view.packed_bytes();
+    r.stored_bytes = pending[i].payload.size();
+    r.encoder = pending[i].encoder;
+    r.bound_bits = bounds[i];
+    report.tensors.push_back(std::move(r));
+    c.tensors.push_back(std::move(pending[i]));
+  }
+  work.clear();
+  std::string skeleton;
+  if (!SerializeDeterministic(model.proto(), &skeleton)) return Internal(src + ": cannot serialize the graph");
+  StreamOptions so;
+  so.zstd_level = options.level;
+  so.force_zstd = true;
+  EncodeStream(std::span(reinterpret_cast<const uint8_t*>(skeleton.data()), skeleton.size()), so, &c.skeleton);
+  report.graph_stored_bytes = c.skeleton.size();
+  report.exact_onnx = c.exact_onnx;
+
+  const std::vector<uint8_t> bytes = SerializeArtifact(c);
+  report.artifact_bytes = bytes.size();
+  MP_RETURN_IF_ERROR(WriteFileAtomically(artifact, bytes.data(), bytes.size()));
+  return report;
+}
+
+}  // namespace modelpress::pack

@@ -1,0 +1,435 @@
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <algorithm>
+#include <cstring>
+#include <unordered_map>
+
+#include "codec/tensor_codec.h"
+#include "container/checksum.h"
+#include "container/format.h"
+#include "entropy/histogram.h"
+#include "modelpress/pack_reader.h"
+#include "modelpress/tensor.h"
+
+namespace modelpress::pack {
+
+std::string_view EncoderName(Encoder e) {
+  switch (e) {
+    case Encoder::kWhole: return "whole";
+    case Encoder::kPlanes: return "planes";
+    case Encoder::kSparseGaps: return "sparse-gaps";
+    case Encoder::kSparseBitmap: return "sparse-bitmap";
+    case Encoder::kNM: return "nm";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr int kMaxRank = 64;
+
+template <class T>
+T ReadRecord(const uint8_t* p) {
+  T t;
+  std::memcpy(&t, p, sizeof t);
+  return t;
+}
+
+// A section lies inside [lo, hi) of the file: checked without overflow.
+bool Inside(uint64_t offset, uint64_t size, uint64_t lo, uint64_t hi) {
+  return offset >= lo && offset <= hi && size <= hi - offset;
+}
+
+std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// The fuzz build (fuzz/CMakeLists.txt) accepts any checksum so that mutated
+// inputs reach the parsers and decoders behind them; never in a real build.
+bool SumMatches(uint64_t computed, uint64_t stored) {
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+  (void)computed;
+  (void)stored;
+  return true;
+#else
+  return computed == stored;
+#endif
+}
+
+// Like ShapeToString, which lives in the ONNX-linked core library.
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+struct Reader::Impl {
+  std::string name;
+  ReaderOptions options;
+  const uint8_t* data = nullptr;
+  uint64_t size = 0;
+  void* mapping = nullptr;  // owned mmap, or null for FromMemory
+  size_t mapping_size = 0;
+  ArtifactInfo info;
+  SectionRef skeleton{};
+  std::vector<SectionRef> residues;
+  std::vector<TensorInfo> tensors;
+  std::vector<SectionRef> payloads;
+  std::vector<uint8_t> index;  // the decoded index
+  std::unordered_map<std::string_view, size_t> by_name;
+
+  ~Impl() {
+    if (mapping) ::munmap(mapping, mapping_size);
+  }
+
+  Status Fail(const std::string& what) const { return Corrupt(name + ": " + what); }
+
+  Status Parse();
+  Status CheckSection(const SectionRef& s, const std::string& what) const {
+    if (!SumMatches(Checksum(data + s.offset, s.size), s.checksum)) return Fail(what + ": checksum mismatch (the artifact is damaged)");
+    return Status::Ok();
+  }
+  std::span<const uint8_t> Bytes(const SectionRef& s) const { return {data + s.offset, s.size}; }
+  Result<std::string> ReadStreamSection(const SectionRef& s, uint64_t expected, const std::string& what) const;
+};
+
+Status Reader::Impl::Parse() {
+  if (size < sizeof(FileHeader) + sizeof(Footer)) {
+    if (size >= 8 && std::memcmp(data, kMagic, 8) != 0) return Fail("not a modelpress artifact (bad magic number)");
+    return Fail("truncated: " + std::to_string(size) + " bytes is shorter than an empty artifact");
+  }
+  const auto h = ReadRecord<FileHeader>(data);
+  if (std::memcmp(h.magic, kMagic, 8) != 0) return Fail("not a modelpress artifact (bad magic number)");
+  if (!SumMatches(Checksum(data, 24), h.checksum)) return Fail("file header checksum mismatch (the artifact is damaged)");
+  if (h.version_major != kVersionMajor) {
+    return Unsupported(name + ": artifact format version " + std::to_string(h.version_major) + "." +
+                       std::to_string(h.version_minor) + " is not readable by this version (reads " +
+                       std::to_string(kVersionMajor) + ".x)");
+  }
+  if (h.flags != 0) return Fail("reserved header flags are set");
+  if (h.file_size != size) {
+    return Fail(h.file_size > size ? "truncated: the header declares " + std::to_string(h.file_size) + " bytes but only " +
+                                         std::to_string(size) + " are present"
+                                   : "the header declares " + std::to_string(h.file_size) + " bytes but " +
+                                         std::to_string(size) + " are present (trailing data)");
+  }
+  info.version_major = h.version_major;
+  info.version_minor = h.version_minor;
+  info.file_size = size;
+
+  const uint64_t footer_at = size - sizeof(Footer);
+  const auto f = ReadRecord<Footer>(data + footer_at);
+  if (!SumMatches(Checksum(data + footer_at, 24), f.checksum)) return Fail("footer checksum mismatch (the artifact is damaged)");
+  if (!Inside(f.index_offset, f.index_size, sizeof(FileHeader), footer_at)) {
+    return Fail("index section [" + std::to_string(f.index_offset) + ", +" + std::to_string(f.index_size) +
+                ") does not fit the file");
+  }
+  if (!SumMatches(Checksum(data + f.index_offset, f.index_size), f.index_checksum)) {
+    return Fail("index checksum mismatch (the artifact is damaged)");
+  }
+  info.index_bytes = f.index_size;
+  {
+    std::span<const uint8_t> in(data + f.index_offset, f.index_size);
+    uint64_t n = 0;
+    if (!PeekStreamSize(in, &n)) return Fail("index section is truncated");
+    if (n < sizeof(IndexHeader) || n > options.max_section_bytes) {
+      return Fail("index declares " + std::to_string(n) + " bytes, outside " + std::to_string(sizeof(IndexHeader)) + ".." +
+                  std::to_string(options.max_section_bytes));
+    }
+    index.resize(n);
+    std::string error;
+    if (!DecodeStream(&in, index, &error)) return Fail("index section: " + error);
+    if (!in.empty()) return Fail("index section: bytes follow the stream");
+  }
+  const uint64_t index_size = index.size();
+  const uint8_t* ix = index.data();
+  const auto ih = ReadRecord<IndexHeader>(ix);
+  const uint64_t body = index_size - sizeof(IndexHeader);
+  // Each count is bounded by what the index could hold before multiplying.
+  if (ih.tensor_count > body / sizeof(TensorRecord) || ih.file_count > body / sizeof(FileRecord) ||
+      ih.dims_count > body / 8 || ih.strings_size > body ||
+      uint64_t{ih.tensor_count} * sizeof(TensorRecord) + uint64_t{ih.file_count} * sizeof(FileRecord) +
+              ih.dims_count * 8 + ih.strings_size != body) {
+    return Fail("index declares " + std::to_string(ih.tensor_count) + " tensors, " + std::to_string(ih.file_count) +
+                " files, " + std::to_string(ih.dims_count) + " dimensions and " + std::to_string(ih.strings_size) +
+                " bytes of names, which do not add up to its " + std::to_string(index_size) + " bytes");
+  }
+  if ((ih.flags & ~kIndexExactOnnx) != 0 || ih.reserved != 0) return Fail("reserved index flags are set");
+  const uint64_t data_lo = sizeof(FileHeader), data_hi = f.index_offset;
+  if (!Inside(ih.skeleton.offset, ih.skeleton.size, data_lo, data_hi)) return Fail("graph section does not fit the file");
+  skeleton = ih.skeleton;
+  info.skeleton_stored = ih.skeleton.size;
+  info.onnx_size = ih.onnx_size;
+  info.onnx_checksum = ih.onnx_checksum;
+  info.exact_onnx = ih.flags & kIndexExactOnnx;
+
+  const uint8_t* records = ix + sizeof(IndexHeader);
+  const uint8_t* file_records = records + uint64_t{ih.tensor_count} * sizeof(TensorRecord);
+  const uint8_t* dims = file_records + uint64_t{ih.file_count} * sizeof(FileRecord);
+  const char* strings = reinterpret_cast<const char*>(dims + ih.dims_count * 8);
+  auto str = [&](uint64_t off, uint64_t len, std::string* out) {
+    if (!Inside(off, len, 0, ih.strings_size)) return false;
+    out->assign(strings + off, len);
+    return true;
+  };
+
+  for (uint32_t i = 0; i < ih.file_count; ++i) {
+    const auto r = ReadRecord<FileRecord>(file_records + uint64_t{i} * sizeof(FileRecord));
+    ExternalFileInfo fi;
+    if (!str(r.name_offset, r.name_size, &fi.name) || fi.name.empty()) {
+      return Fail("external file " + std::to_string(i) + ": name lies outside the string table");
+    }
+    if (r.reserved != 0) return Fail("external file " + Quote(fi.name) + ": reserved field is set");
+    if (!Inside(r.residue.offset, r.residue.size, data_lo, data_hi)) {
+      return Fail("external file " + Quote(fi.name) + ": residue section does not fit the file");
+    }
+    fi.size = r.size;
+    fi.checksum = r.checksum;
+    fi.residue_stored = r.residue.size;
+    info.files.push_back(std::move(fi));
+    residues.push_back(r.residue);
+  }
+
+  tensors.reserve(ih.tensor_count);
+  for (uint32_t i = 0; i < ih.tensor_count; ++i) {
+    const auto r = ReadRecord<TensorRecord>(records + uint64_t{i} * sizeof(TensorRecord));
+    TensorInfo t;
+    if (!str(r.name_offset, r.name_size, &t.name) || t.name.empty()) {
+      return Fail("tensor " + std::to_string(i) + ": name lies outside the string table");
+    }
+    const std::string where = "tensor " + Quote(t.name);
+    if (r.reserved[0] || r.reserved[1]) return Fail(where + ": reserved bytes are set");
+    if (!Inside(r.payload.offset, r.payload.size, data_lo, data_hi)) {
+      return Fail(where + ": payload [" + std::to_string(r.payload.offset) + ", +" + std::to_string(r.payload.size) +
+                  ") does not fit the file");
+    }
+    if (r.rank > kMaxRank || !Inside(r.dims_offset, r.rank, 0, ih.dims_count)) {
+      return Fail(where + ": shape lies outside the dimension table");
+    }
+    uint64_t count = 1;
+    for (uint32_t d = 0; d < r.rank; ++d) {
+      int64_t dim;
+      std::memcpy(&dim, dims + (uint64_t{r.dims_offset} + d) * 8, 8);
+      if (dim < 0) return Fail(where + ": negative dimension " + std::to_string(dim));
+      t.shape.push_back(dim);
+      if (dim != 0 && count > (uint64_t{1} << 62) / static_cast<uint64_t>(dim)) {
+        return Fail(where + ": shape " + ShapeText(t.shape) + " overflows");
+      }
+      count *= static_cast<uint64_t>(dim);
+    }
+    if (count != r.element_count) {
+      return Fail(where + ": declares " + std::to_string(r.element_count) + " elements but its shape has " +
+                  std::to_string(count));
+    }
+    const size_t es = ElementBytes(r.dtype);
+    if (es == 0) return Fail(where + ": data type " + std::to_string(r.dtype) + " cannot be stored in an artifact");
+    if (count > options.max_tensor_bytes / es) {
+      return Fail(where + ": declares " + std::to_string(count) + " elements of " + std::to_string(es) +
+                  " bytes, over the reader's limit of " + std::to_string(options.max_tensor_bytes) + " bytes");
+    }
+    if (r.encoder > static_cast<uint8_t>(Encoder::kNM)) {
+      return Fail(where + ": encoder " + std::to_string(r.encoder) + " is unknown");
+    }
+    if (r.storage > static_cast<uint8_t>(StorageKind::kExternal) ||
+        (r.storage == static_cast<uint8_t>(StorageKind::kExternal) ? r.external_file >= ih.file_count
+                                                                   : (r.external_file || r.external_offset))) {
+      return Fail(where + ": storage " + std::to_string(r.storage) + " or its external file is invalid");
+    }
+    if (r.storage == static_cast<uint8_t>(StorageKind::kExternal)) {
+      const uint64_t fsize = info.files[r.external_file].size;
+      if (!Inside(r.external_offset, count * es, 0, fsize)) {
+        return Fail(where + ": lies outside its external data file " + Quote(info.files[r.external_file].name));
+      }
+    }
+    t.dtype = r.dtype;
+    t.element_count = count;
+    t.bytes = count * es;
+    t.encoder = static_cast<Encoder>(r.encoder);
+    t.stored_bytes = r.payload.size;
+    t.storage = r.storage;
+    t.external_file = r.external_file;
+    t.external_offset = r.external_offset;
+    tensors.push_back(std::move(t));
+    payloads.push_back(r.payload);
+  }
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (!by_name.emplace(tensors[i].name, i).second) return Fail("tensor " + Quote(tensors[i].name) + " is listed twice");
+  }
+  uint64_t skel_size = 0;
+  if (!PeekStreamSize(Bytes(skeleton), &skel_size)) return Fail("graph section is truncated");
+  info.skeleton_bytes = skel_size;
+  return Status::Ok();
+}
+
+Result<std::string> Reader::Impl::ReadStreamSection(const SectionRef& s, uint64_t expected, const std::string& what) const {
+  MP_RETURN_IF_ERROR(CheckSection(s, what));
+  std::span<const uint8_t> in = Bytes(s);
+  uint64_t n = 0;
+  if (!PeekStreamSize(in, &n)) return Fail(what + ": truncated");
+  if (n > options.max_section_bytes) {
+    return Fail(what + ": declares " + std::to_string(n) + " bytes, over the reader's limit of " +
+                std::to_string(options.max_section_bytes));
+  }
+  if (expected != UINT64_MAX && n != expected) {
+    return Fail(what + ": holds " + std::to_string(n) + " bytes where " + std::to_string(expected) + " are expected");
+  }
+  std::string out(n, '\0');
+  std::string error;
+  if (!DecodeStream(&in, std::span(reinterpret_cast<uint8_t*>(out.data()), out.size()), &error)) {
+    return Fail(what + ": " + error);
+  }
+  if (!in.empty()) return Fail(what + ": " + std::to_string(in.size()) + " bytes follow the stream");
+  return out;
+}
+
+Reader::Reader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Reader::Reader(Reader&&) noexcept = default;
+Reader& Reader::operator=(Reader&&) noexcept = default;
+Reader::~Reader() = default;
+
+Result<Reader> Reader::Open(const std::filesystem::path& path, const ReaderOptions& options) {
+  const std::string name = path.string();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) return NotFound(name + ": no such file");
+    return IoError(name + ": cannot open: " + std::strerror(err));
+  }
+  struct stat st{};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return InvalidArgument(name + ": not a regular file");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->name = name;
+  impl->options = options;
+  impl->size = static_cast<uint64_t>(st.st_size);
+  if (st.st_size > 0) {
+    void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      const int err = errno;
+      ::close(fd);
+      return IoError(name + ": cannot map: " + std::strerror(err));
+    }
+    impl->mapping = p;
+    impl->mapping_size = static_cast<size_t>(st.st_size);
+    impl->data = static_cast<const uint8_t*>(p);
+  }
+  ::close(fd);
+  MP_RETURN_IF_ERROR(impl->Parse());
+  return Reader(std::move(impl));
+}
+
+Result<Reader> Reader::FromMemory(std::span<const std::byte> data, const ReaderOptions& options, std::string name) {
+  auto impl = std::make_unique<Impl>();
+  impl->name = std::move(name);
+  impl->options = options;
+  impl->data = reinterpret_cast<const uint8_t*>(data.data());
+  impl->size = data.size();
+  MP_RETURN_IF_ERROR(impl->Parse());
+  return Reader(std::move(impl));
+}
+
+const std::string& Reader::name() const { return impl_->name; }
+const ArtifactInfo& Reader::info() const { return impl_->info; }
+const std::vector<TensorInfo>& Reader::tensors() const { return impl_->tensors; }
+
+const TensorInfo* Reader::FindTensor(std::string_view name) const {
+  auto it = impl_->by_name.find(name);
+  return it == impl_->by_name.end() ? nullptr : &impl_->tensors[it->second];
+}
+
+Status Reader::ReadTensor(const TensorInfo& t, std::span<std::byte> out) const { return ReadTensor(t, out, nullptr); }
+
+Status Reader::ReadTensor(const TensorInfo& t, std::span<std::byte> out, std::string* detail) const {
+  const Impl& m = *impl_;
+  const auto it = m.by_name.find(t.name);
+  if (it == m.by_name.end()) return NotFound(m.name + ": no tensor " + Quote(t.name));
+  const TensorInfo& own = m.tensors[it->second];
+  const std::string where = "tensor " + Quote(own.name);
+  if (out.size() != own.bytes) {
+    return InvalidArgument(m.name + ": " + where + " needs a buffer of " + std::to_string(own.bytes) + " bytes, not " +
+                           std::to_string(out.size()));
+  }
+  const SectionRef& s = m.payloads[it->second];
+  MP_RETURN_IF_ERROR(m.CheckSection(s, where));
+  std::string error;
+  if (!DecodeTensor(own.encoder, own.dtype, own.shape, m.Bytes(s),
+                    std::span(reinterpret_cast<uint8_t*>(out.data()), out.size()), &error, detail)) {
+    return m.Fail(where + " (" + std::string(EncoderName(own.encoder)) + "): " + error);
+  }
+  return Status::Ok();
+}
+
+Result<std::string> Reader::ReadSkeleton() const { return impl_->ReadStreamSection(impl_->skeleton, UINT64_MAX, "graph section"); }
+
+Result<std::string> Reader::ReadResidue(size_t file) const {
+  const Impl& m = *impl_;
+  if (file >= m.residues.size()) return NotFound(m.name + ": no external file " + std::to_string(file));
+  // What no tensor covers: the file size minus the union of tensor ranges.
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (const TensorInfo& t : m.tensors) {
+    if (t.storage == static_cast<uint8_t>(StorageKind::kExternal) && t.external_file == file && t.bytes) {
+      ranges.emplace_back(t.external_offset, t.external_offset + t.bytes);
+    }
+  }
+  std::sort(ranges.begin(), ranges.end());
+  uint64_t covered = 0, cursor = 0;
+  for (auto [b, e] : ranges) {
+    b = std::max(b, cursor);
+    if (e > b) {
+      covered += e - b;
+      cursor = e;
+    }
+  }
+  return m.ReadStreamSection(m.residues[file], m.info.files[file].size - covered,
+                             "residue of external file " + Quote(m.info.files[file].name));
+}
+
+double EntropyBoundBits(int32_t dtype, std::span<const std::byte> packed) {
+  const size_t es = ElementBytes(dtype);
+  if (es == 0 || packed.empty()) return 0;
+  const auto* p = reinterpret_cast<const uint8_t*>(packed.data());
+  const size_t n = packed.size() / es;
+  // The planes encoder's view: nonzero elements, transformed as it does
+  // (tensor_codec.cc), split by byte.
+  std::vector<uint8_t> nonzero;
+  nonzero.reserve(packed.size());
+  for (size_t i = 0; i < n; ++i) {
+    bool zero = true;
+    for (size_t k = 0; k < es; ++k) zero = zero && p[i * es + k] == 0;
+    if (!zero) nonzero.insert(nonzero.end(), p + i * es, p + (i + 1) * es);
+  }
+  const size_t nnz = nonzero.size() / es;
+  double bits = BinaryEntropyBits(nnz, n);
+  if (nnz == 0) return bits;
+  if (es == 1) return bits + EntropyBits(CountBytes(nonzero));
+  std::vector<uint8_t> plane(nnz);
+  const DType t = static_cast<DType>(dtype);
+  const bool rotate = t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBfloat16 || t == DType::kFloat64;
+  const bool zigzag = dtype == static_cast<int32_t>(DType::kInt16) || dtype == static_cast<int32_t>(DType::kInt32) ||
+                      dtype == static_cast<int32_t>(DType::kInt64);
+  const int width = static_cast<int>(es * 8);
+  std::vector<uint64_t> v(nnz);
+  for (size_t i = 0; i < nnz; ++i) {
+    uint64_t x = 0;
+    std::memcpy(&x, &nonzero[i * es], std::min<size_t>(es, 8));
+    if (es <= 8 && rotate) x = (x << 1 | x >> (width - 1)) & (width == 64 ? ~0ull : (1ull << width) - 1);
+    if (es <= 8 && zigzag) {
+      const uint64_t mask = width == 64 ? ~0ull : (1ull << width) - 1;
+      x = ((x << 1) ^ (((x >> (width - 1)) & 1) ? mask : 0)) & mask;
+    }
+    v[i] = x;
+  }
+  for (size_t k = 0; k < es; ++k) {
+    for (size_t i = 0; i < nnz; ++i) plane[i] = k < 8 ? static_cast<uint8_t>(v[i] >> (8 * k)) : nonzero[i * es + k];
+    bits += EntropyBits(CountBytes(plane));
+  }
+  return bits;
+}
+
+}  // namespace modelpress::pack

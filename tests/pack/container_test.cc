@@ -1,0 +1,239 @@
+// The container and reader: round trip, and every kind of damage is refused
+// with a message instead of a crash or a huge allocation.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "codec/tensor_codec.h"
+#include "container/checksum.h"
+#include "entropy/huffman.h"
+#include "container/format.h"
+#include "container/writer.h"
+#include "modelpress/pack_reader.h"
+#include "modelpress/tensor.h"
+
+namespace modelpress::pack {
+namespace {
+
+constexpr int32_t kF32 = static_cast<int32_t>(DType::kFloat32);
+constexpr int32_t kI8 = static_cast<int32_t>(DType::kInt8);
+
+struct Sample {
+  std::vector<std::vector<uint8_t>> data;  // decoded bytes per tensor
+  std::vector<uint8_t> artifact;
+};
+
+Sample MakeSample() {
+  Sample s;
+  ArtifactContents c;
+  std::mt19937 rng(21);
+  std::normal_distribution<float> d(0, 0.1f);
+  std::vector<float> f(600);
+  for (auto& x : f) x = d(rng);
+  std::vector<int8_t> q(2000, 0);
+  for (size_t i = 0; i < q.size(); i += 1 + rng() % 12) q[i] = static_cast<int8_t>(rng() % 200 - 100);
+  auto add = [&](std::string name, int32_t dtype, std::vector<int64_t> shape, std::vector<uint8_t> bytes) {
+    PendingTensor t;
+    t.name = std::move(name);
+    t.dtype = dtype;
+    t.shape = std::move(shape);
+    EncodedTensor e = EncodeTensor(dtype, t.shape, bytes, {});
+    t.encoder = e.encoder;
+    t.payload = std::move(e.payload);
+    c.tensors.push_back(std::move(t));
+    s.data.push_back(std::move(bytes));
+  };
+  std::vector<uint8_t> fb(f.size() * 4), qb(q.size());
+  std::memcpy(fb.data(), f.data(), fb.size());
+  std::memcpy(qb.data(), q.data(), qb.size());
+  add("w.float", kF32, {20, 30}, fb);
+  add("w.int8", kI8, {2, 1000}, qb);
+  const std::string graph = "not really a graph, but bytes all the same";
+  EncodeStream(std::span(reinterpret_cast<const uint8_t*>(graph.data()), graph.size()), {}, &c.skeleton);
+  s.artifact = SerializeArtifact(c);
+  return s;
+}
+
+// Opens and reads everything; returns the first error (ok when all reads succeed).
+Status ReadAll(std::span<const uint8_t> bytes, std::vector<std::vector<uint8_t>>* out = nullptr) {
+  // An exact-size copy, so AddressSanitizer sees any read past the end.
+  std::vector<uint8_t> copy(bytes.begin(), bytes.end());
+  ReaderOptions o;
+  o.max_tensor_bytes = 1 << 20;
+  auto r = Reader::FromMemory(std::as_bytes(std::span(copy)), o, "test.mpk");
+  if (!r.ok()) return r.status();
+  for (const TensorInfo& t : r->tensors()) {
+    std::vector<uint8_t> buf(t.bytes);
+    MP_RETURN_IF_ERROR(r->ReadTensor(t, std::as_writable_bytes(std::span(buf))));
+    if (out) out->push_back(std::move(buf));
+  }
+  return r->ReadSkeleton().status();
+}
+
+// The decoded index of an artifact.
+std::vector<uint8_t> IndexOf(const std::vector<uint8_t>& a) {
+  Footer f;
+  std::memcpy(&f, a.data() + a.size() - sizeof f, sizeof f);
+  std::span<const uint8_t> in(a.data() + f.index_offset, f.index_size);
+  uint64_t n = 0;
+  EXPECT_TRUE(PeekStreamSize(in, &n));
+  std::vector<uint8_t> index(n);
+  std::string error;
+  EXPECT_TRUE(DecodeStream(&in, index, &error)) << error;
+  return index;
+}
+
+// Rewrites bytes of the index and re-seals everything after it (index
+// stream, footer, header size and checksum), as a hostile writer would.
+void PatchIndex(std::vector<uint8_t>* a, size_t index_pos, const void* v, size_t n) {
+  std::vector<uint8_t> index = IndexOf(*a);
+  std::memcpy(index.data() + index_pos, v, n);
+  Footer f;
+  std::memcpy(&f, a->data() + a->size() - sizeof f, sizeof f);
+  a->resize(f.index_offset);
+  std::vector<uint8_t> stored;
+  EncodeStream(index, {}, &stored);
+  a->insert(a->end(), stored.begin(), stored.end());
+  f.index_size = stored.size();
+  f.index_checksum = Checksum(stored.data(), stored.size());
+  f.checksum = Checksum(&f, 24);
+  const auto* fp = reinterpret_cast<const uint8_t*>(&f);
+  a->insert(a->end(), fp, fp + sizeof f);
+  FileHeader h;
+  std::memcpy(&h, a->data(), sizeof h);
+  h.file_size = a->size();
+  h.checksum = Checksum(&h, 24);
+  std::memcpy(a->data(), &h, sizeof h);
+}
+
+TEST(Container, RoundTripsTensorsAndGraph) {
+  const Sample s = MakeSample();
+  std::vector<std::vector<uint8_t>> back;
+  const Status st = ReadAll(s.artifact, &back);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(back, s.data);
+  auto r = Reader::FromMemory(std::as_bytes(std::span(s.artifact)));
+  ASSERT_TRUE(r.ok());
+  ASSERT_NE(r->FindTensor("w.int8"), nullptr);
+  EXPECT_EQ(r->FindTensor("w.int8")->shape, (std::vector<int64_t>{2, 1000}));
+  EXPECT_EQ(r->FindTensor("missing"), nullptr);
+  std::vector<std::byte> small(3);
+  EXPECT_EQ(r->ReadTensor(*r->FindTensor("w.int8"), small).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(Container, EveryTruncationIsRefused) {
+  const Sample s = MakeSample();
+  for (size_t len = 0; len < s.artifact.size(); ++len) {
+    const Status st = ReadAll(std::span(s.artifact).first(len));
+    ASSERT_FALSE(st.ok()) << "length " << len;
+    EXPECT_EQ(st.code(), StatusCode::kCorrupt) << st.message();
+    EXPECT_NE(st.message().find("test.mpk"), std::string::npos) << st.message();
+  }
+  const Status st = ReadAll(std::span(s.artifact).first(s.artifact.size() - 5));
+  EXPECT_NE(st.message().find("truncated"), std::string::npos) << st.message();
+}
+
+TEST(Container, EverySingleBitFlipIsDetected) {
+  const Sample s = MakeSample();
+  for (size_t byte = 0; byte < s.artifact.size(); ++byte) {
+    for (int bit = 0; bit < 8; bit += (byte % 7 == 0 ? 1 : 3)) {
+      auto a = s.artifact;
+      a[byte] ^= static_cast<uint8_t>(1u << bit);
+      const Status st = ReadAll(a);
+      ASSERT_FALSE(st.ok()) << "flip at byte " << byte << " bit " << bit;
+    }
+  }
+  auto a = s.artifact;
+  a[sizeof(FileHeader) + 3] ^= 1;  // inside the first payload
+  EXPECT_NE(ReadAll(a).message().find("checksum mismatch"), std::string::npos) << ReadAll(a).message();
+}
+
+TEST(Container, HostileIndexesAreRefusedBeforeAllocating) {
+  const Sample s = MakeSample();
+  const size_t rec0 = sizeof(IndexHeader);
+  {
+    // Tensor 0 declares 2^40 elements (and a matching shape).
+    auto a = s.artifact;
+    const uint64_t count = uint64_t{1} << 40;
+    PatchIndex(&a, rec0 + offsetof(TensorRecord, element_count), &count, 8);
+    const std::vector<uint8_t> index = IndexOf(a);
+    TensorRecord r;
+    std::memcpy(&r, index.data() + rec0, sizeof r);
+    IndexHeader ih;
+    std::memcpy(&ih, index.data(), sizeof ih);
+    const size_t dims_at = sizeof(IndexHeader) + ih.tensor_count * sizeof(TensorRecord) + ih.file_count * sizeof(FileRecord);
+    const int64_t dims[2] = {1 << 20, 1 << 20};
+    PatchIndex(&a, dims_at + r.dims_offset * 8, dims, 16);
+    const Status st = ReadAll(a);
+    EXPECT_NE(st.message().find("over the reader's limit"), std::string::npos) << st.message();
+  }
+  {
+    // A payload that points past the end of the file.
+    auto a = s.artifact;
+    const uint64_t size = uint64_t{1} << 50;
+    PatchIndex(&a, rec0 + offsetof(TensorRecord, payload) + 8, &size, 8);
+    const Status st = ReadAll(a);
+    EXPECT_NE(st.message().find("does not fit the file"), std::string::npos) << st.message();
+  }
+  {
+    // Counts that overflow when multiplied by the record size.
+    auto a = s.artifact;
+    const uint32_t huge = 0xffffffffu;
+    PatchIndex(&a, offsetof(IndexHeader, tensor_count), &huge, 4);
+    const Status st = ReadAll(a);
+    EXPECT_NE(st.message().find("do not add up"), std::string::npos) << st.message();
+  }
+  {
+    // An unknown encoder and a set reserved byte.
+    auto a = s.artifact;
+    const uint8_t enc = 77;
+    PatchIndex(&a, rec0 + offsetof(TensorRecord, encoder), &enc, 1);
+    EXPECT_NE(ReadAll(a).message().find("encoder 77"), std::string::npos);
+    a = s.artifact;
+    const uint8_t one = 1;
+    PatchIndex(&a, rec0 + offsetof(TensorRecord, reserved), &one, 1);
+    EXPECT_NE(ReadAll(a).message().find("reserved"), std::string::npos);
+  }
+}
+
+TEST(Container, BadMagicAndNewerVersionsAreNamed) {
+  const Sample s = MakeSample();
+  auto a = s.artifact;
+  a[1] = 'X';
+  EXPECT_NE(ReadAll(a).message().find("bad magic"), std::string::npos);
+  a = s.artifact;
+  FileHeader h;
+  std::memcpy(&h, a.data(), sizeof h);
+  h.version_major = 2;
+  h.checksum = Checksum(&h, 24);
+  std::memcpy(a.data(), &h, sizeof h);
+  const Status st = ReadAll(a);
+  EXPECT_EQ(st.code(), StatusCode::kUnsupported);
+  EXPECT_NE(st.message().find("version 2"), std::string::npos) << st.message();
+}
+
+TEST(Container, BadCodeTablesAreNamed) {
+  // A Huffman stream whose table has three one-bit codes.
+  ArtifactContents c;
+  PendingTensor t;
+  t.name = "t";
+  t.dtype = kI8;
+  t.shape = {4};
+  t.encoder = Encoder::kWhole;
+  CodeLengths three_one_bit{};
+  three_one_bit[0] = three_one_bit[1] = three_one_bit[2] = 1;
+  t.payload = {static_cast<uint8_t>(StreamMode::kHuffman), 4};
+  WriteTable(three_one_bit, &t.payload);
+  t.payload.insert(t.payload.end(), {1, 0x00});
+  c.tensors.push_back(t);
+  EncodeStream(std::vector<uint8_t>{1, 2, 3}, {}, &c.skeleton);
+  const auto a = SerializeArtifact(c);
+  const Status st = ReadAll(a);
+  EXPECT_EQ(st.code(), StatusCode::kCorrupt);
+  EXPECT_NE(st.message().find("tensor 't'"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("oversubscribed"), std::string::npos) << st.message();
+}
+
+}  // namespace
+}  // namespace modelpress::pack

@@ -1,0 +1,72 @@
+// modelpress pack / unpack / inspect on the command line.
+#include <gtest/gtest.h>
+
+#include "support/test_paths.h"
+
+namespace modelpress {
+namespace {
+
+using testing::CliPath;
+using testing::RunCommand;
+using testing::ShellQuote;
+
+std::string Cli() { return ShellQuote(CliPath().string()); }
+
+TEST(PackCli, PackUnpackInspectAndTensorExtraction) {
+  testing::TempDir dir;
+  const auto model = testing::SampleModelsDir() / "digits_mlp.onnx";
+  const std::string mpk = (dir / "m.mpk").string();
+  auto r = RunCommand(Cli() + " pack " + ShellQuote(model.string()) + " -o " + ShellQuote(mpk) + " --level 9 --threads 2");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("byte for byte"), std::string::npos) << r.out;
+
+  r = RunCommand(Cli() + " unpack " + ShellQuote(mpk) + " -o " + ShellQuote((dir / "m.onnx").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(testing::ReadFile(dir / "m.onnx"), testing::ReadFile(model));
+
+  r = RunCommand(Cli() + " inspect " + ShellQuote(mpk));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("fc1.weight"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("order-0 bound"), std::string::npos) << r.out;
+
+  r = RunCommand(Cli() + " inspect --json " + ShellQuote(mpk));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"format\": \"mpk\""), std::string::npos) << r.out;
+
+  r = RunCommand(Cli() + " unpack " + ShellQuote(mpk) + " --tensor fc2.bias -o " + ShellQuote((dir / "b.npy").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string npy = testing::ReadFile(dir / "b.npy");
+  ASSERT_GT(npy.size(), 128u);
+  EXPECT_EQ(npy.substr(0, 6), "\x93NUMPY");
+  EXPECT_NE(npy.find("'descr': '<f4'"), std::string::npos);
+  EXPECT_NE(npy.find("'shape': (100,)"), std::string::npos);
+  EXPECT_EQ(npy.size() % 64, 400u % 64);  // 64-byte aligned header, then 100 float32
+
+  r = RunCommand(Cli() + " unpack " + ShellQuote(mpk) + " --tensor nope -o " + ShellQuote((dir / "n.npy").string()));
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_NE(r.err.find("nope"), std::string::npos);
+}
+
+TEST(PackCli, CorruptArtifactsExitWithCode4AndNameTheFile) {
+  testing::TempDir dir;
+  std::string bytes = testing::ReadFile(testing::SampleModelsDir() / "digits_mlp.onnx");
+  const std::string mpk = (dir / "m.mpk").string();
+  auto r = RunCommand(Cli() + " pack " + ShellQuote((testing::SampleModelsDir() / "digits_mlp.onnx").string()) + " -o " + ShellQuote(mpk));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string a = testing::ReadFile(mpk);
+  a.resize(a.size() - 100);
+  testing::WriteFile(dir / "t.mpk", a);
+  r = RunCommand(Cli() + " unpack " + ShellQuote((dir / "t.mpk").string()) + " -o " + ShellQuote((dir / "t.onnx").string()));
+  EXPECT_EQ(r.exit_code, 4);
+  EXPECT_NE(r.err.find("t.mpk"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("truncated"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "t.onnx"));
+  r = RunCommand(Cli() + " pack " + ShellQuote(mpk) + " -o " + ShellQuote((dir / "x.mpk").string()));
+  EXPECT_EQ(r.exit_code, 4);  // an artifact is not an ONNX model
+  r = RunCommand(Cli() + " pack " + ShellQuote((testing::SampleModelsDir() / "digits_mlp.onnx").string()) + " -o " +
+                 ShellQuote((dir / "y.mpk").string()) + " --level 40");
+  EXPECT_EQ(r.exit_code, 2);
+}
+
+}  // namespace
+}  // namespace modelpress

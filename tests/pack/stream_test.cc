@@ -1,0 +1,119 @@
+// The byte stream: mode choice, round trips, and refusal of bad input.
+#include "container/stream.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace modelpress::pack {
+namespace {
+
+std::vector<uint8_t> RoundTrip(const std::vector<uint8_t>& data, StreamMode* mode, const StreamOptions& o = {}) {
+  std::vector<uint8_t> enc;
+  *mode = EncodeStream(data, o, &enc);
+  std::span<const uint8_t> in = enc;
+  std::vector<uint8_t> out(data.size());
+  std::string error;
+  StreamMode seen{};
+  EXPECT_TRUE(DecodeStream(&in, out, &error, &seen)) << error;
+  EXPECT_TRUE(in.empty());
+  EXPECT_EQ(seen, *mode);
+  return out;
+}
+
+TEST(Stream, PicksConstantRawHuffmanAndZstdWhereEachIsSmallest) {
+  StreamMode m{};
+  std::vector<uint8_t> same(1000, 42);
+  EXPECT_EQ(RoundTrip(same, &m), same);
+  EXPECT_EQ(m, StreamMode::kConstant);
+
+  std::mt19937 rng(7);
+  std::vector<uint8_t> noise(4096);
+  for (auto& b : noise) b = static_cast<uint8_t>(rng());
+  EXPECT_EQ(RoundTrip(noise, &m), noise);
+  EXPECT_EQ(m, StreamMode::kRaw);
+
+  std::vector<uint8_t> skewed(20000);
+  std::geometric_distribution<int> g(0.3);
+  for (auto& b : skewed) b = static_cast<uint8_t>(std::min(g(rng), 255));
+  EXPECT_EQ(RoundTrip(skewed, &m), skewed);
+  EXPECT_EQ(m, StreamMode::kHuffman);
+
+  std::vector<uint8_t> repeated;
+  for (int i = 0; i < 200; ++i) repeated.insert(repeated.end(), noise.begin(), noise.begin() + 100);
+  EXPECT_EQ(RoundTrip(repeated, &m), repeated);
+  EXPECT_EQ(m, StreamMode::kZstd);
+
+  std::vector<uint8_t> empty;
+  EXPECT_EQ(RoundTrip(empty, &m), empty);
+}
+
+TEST(Stream, RefusesSizeMismatchUnknownModeAndTruncation) {
+  std::vector<uint8_t> data(3000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i % 7 == 0 ? i : 0);
+  std::vector<uint8_t> enc;
+  EncodeStream(data, {}, &enc);
+  std::string error;
+  {
+    std::span<const uint8_t> in = enc;
+    std::vector<uint8_t> out(data.size() + 1);
+    EXPECT_FALSE(DecodeStream(&in, out, &error));
+    EXPECT_NE(error.find("declares"), std::string::npos) << error;
+  }
+  {
+    auto bad = enc;
+    bad[0] = 9;
+    std::span<const uint8_t> in = bad;
+    std::vector<uint8_t> out(data.size());
+    EXPECT_FALSE(DecodeStream(&in, out, &error));
+    EXPECT_NE(error.find("unknown"), std::string::npos) << error;
+  }
+  for (size_t cut = 0; cut < enc.size(); cut += 1 + enc.size() / 50) {
+    std::span<const uint8_t> in(enc.data(), cut);
+    std::vector<uint8_t> out(data.size());
+    EXPECT_FALSE(DecodeStream(&in, out, &error)) << "cut at " << cut;
+  }
+}
+
+TEST(Stream, ZstdFrameDeclaringMoreThanTheStreamIsRefused) {
+  // A zstd stream whose frame holds more than the stream's declared size
+  // (a decompression bomb) must fail without writing past the buffer.
+  std::vector<uint8_t> big(1 << 20, 0);
+  big[5] = 1;
+  StreamOptions o;
+  o.force_zstd = true;
+  std::vector<uint8_t> enc;
+  ASSERT_EQ(EncodeStream(big, o, &enc), StreamMode::kZstd);
+  // Rewrite the declared size to 16 bytes (varint after the mode byte).
+  std::vector<uint8_t> bomb{enc[0]};
+  PutVarint(16, &bomb);
+  std::span<const uint8_t> rest = enc;
+  rest = rest.subspan(1);
+  uint64_t n;
+  ASSERT_TRUE(GetVarint(&rest, &n));
+  bomb.insert(bomb.end(), rest.begin(), rest.end());
+  std::span<const uint8_t> in = bomb;
+  std::vector<uint8_t> out(16);
+  std::string error;
+  EXPECT_FALSE(DecodeStream(&in, out, &error));
+  EXPECT_NE(error.find("zstd"), std::string::npos) << error;
+}
+
+TEST(Stream, VarintsRoundTripAndRejectOverlong) {
+  for (uint64_t v : {0ull, 1ull, 127ull, 128ull, 300ull, ~0ull}) {
+    std::vector<uint8_t> b;
+    PutVarint(v, &b);
+    std::span<const uint8_t> in = b;
+    uint64_t back = 0;
+    ASSERT_TRUE(GetVarint(&in, &back));
+    EXPECT_EQ(back, v);
+    EXPECT_TRUE(in.empty());
+  }
+  std::vector<uint8_t> overlong(11, 0xff);
+  std::span<const uint8_t> in = overlong;
+  uint64_t v;
+  EXPECT_FALSE(GetVarint(&in, &v));
+}
+
+}  // namespace
+}  // namespace modelpress::pack

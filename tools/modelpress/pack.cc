@@ -1,0 +1,149 @@
+// modelpress pack MODEL -o OUT.mpk: the distribution artifact; and the
+// artifact half of `modelpress inspect` (dispatched by magic number).
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli_common.h"
+#include "modelpress/pack.h"
+#include "modelpress/tensor.h"
+#include "subcommands.h"
+
+namespace modelpress::cli {
+namespace {
+
+struct PackCliOptions {
+  std::string model;             // input .onnx
+  std::string output;            // output .mpk
+  pack::PackOptions pack;        // zstd level, threads
+};
+
+std::string Ratio(uint64_t a, uint64_t b) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f×", b ? static_cast<double>(a) / static_cast<double>(b) : 0.0);
+  return buf;
+}
+
+int RunPack(const PackCliOptions& o) {
+  if (auto s = CheckNotSameFile(o.model, o.output); !s.ok()) return Fail(s);
+  auto r = pack::PackModel(o.model, o.output, o.pack);
+  if (!r.ok()) return Fail(r.status());
+  uint64_t tensor_bytes = 0, stored = 0;
+  for (const auto& t : r->tensors) {
+    tensor_bytes += t.bytes;
+    stored += t.stored_bytes;
+  }
+  std::cout << "wrote " << o.output << ": " << HumanBytes(r->input_bytes) << " -> " << HumanBytes(r->artifact_bytes) << " ("
+            << Ratio(r->input_bytes, r->artifact_bytes) << " smaller); " << r->tensors.size() << " tensors "
+            << HumanBytes(tensor_bytes) << " -> " << HumanBytes(stored) << ", graph " << HumanBytes(r->graph_stored_bytes)
+            << (r->exact_onnx ? "; unpack restores the .onnx byte for byte" : "; unpack restores every tensor and the graph exactly")
+            << "\n";
+  for (const auto& why : r->inline_tensors) std::cerr << "modelpress: notice: kept in the graph section: " << why << "\n";
+  return kExitOk;
+}
+
+std::string Fixed(double v, int digits = 2) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.*f", digits, v);
+  return buf;
+}
+
+}  // namespace
+
+int RunInspectArtifact(const std::string& path, bool json) {
+  auto reader = pack::Reader::Open(path);
+  if (!reader.ok()) return Fail(reader.status());
+  const pack::ArtifactInfo& info = reader->info();
+  nlohmann::json j;
+  j["file"] = path;
+  j["format"] = "mpk";
+  j["version"] = std::to_string(info.version_major) + "." + std::to_string(info.version_minor);
+  j["bytes"] = info.file_size;
+  j["onnx_bytes"] = info.onnx_size;
+  j["byte_exact_onnx"] = info.exact_onnx;
+  j["graph"] = {{"stored_bytes", info.skeleton_stored}, {"bytes", info.skeleton_bytes}};
+  j["index_bytes"] = info.index_bytes;
+  j["external_files"] = nlohmann::json::array();
+  for (const auto& f : info.files) {
+    j["external_files"].push_back({{"name", f.name}, {"bytes", f.size}, {"residue_stored_bytes", f.residue_stored}});
+  }
+  j["tensors"] = nlohmann::json::array();
+  uint64_t bytes = 0, stored = 0, elements = 0;
+  double bound = 0;
+  std::vector<std::vector<std::string>> table = {
+      {"tensor", "dtype", "shape", "bytes", "stored", "bits/elem", "bound", "vs bound", "encoder"}};
+  for (const auto& t : reader->tensors()) {
+    std::vector<std::byte> buf(t.bytes);
+    std::string detail;
+    if (auto s = reader->ReadTensor(t, buf, &detail); !s.ok()) return Fail(s);
+    const double b = pack::EntropyBoundBits(t.dtype, buf);
+    const double bpe = t.element_count ? 8.0 * static_cast<double>(t.stored_bytes) / static_cast<double>(t.element_count) : 0;
+    const double bound_bpe = t.element_count ? b / static_cast<double>(t.element_count) : 0;
+    const double vs = b > 0 ? 8.0 * static_cast<double>(t.stored_bytes) / b - 1.0 : 0;
+    bytes += t.bytes;
+    stored += t.stored_bytes;
+    elements += t.element_count;
+    bound += b;
+    j["tensors"].push_back({{"name", t.name}, {"dtype", DTypeName(t.dtype)}, {"shape", t.shape}, {"bytes", t.bytes},
+                            {"stored_bytes", t.stored_bytes}, {"bits_per_element", bpe}, {"bound_bits", b},
+                            {"encoder", std::string(pack::EncoderName(t.encoder))}, {"streams", detail}});
+    table.push_back({t.name, DTypeName(t.dtype), ShapeToString(t.shape), HumanBytes(t.bytes), HumanBytes(t.stored_bytes),
+                     Fixed(bpe), Fixed(bound_bpe), b > 0 ? (vs >= 0 ? "+" : "") + Fixed(100 * vs, 1) + "%" : "-",
+                     std::string(pack::EncoderName(t.encoder)) + " " + detail});
+  }
+  j["totals"] = {{"tensors", reader->tensors().size()}, {"bytes", bytes}, {"stored_bytes", stored},
+                 {"bound_bytes", bound / 8}, {"elements", elements}};
+  if (json) {
+    std::cout << j.dump(2) << "\n";
+    return kExitOk;
+  }
+  std::cout << "artifact  " << path << "  (modelpress artifact, format " << j["version"].get<std::string>() << ")\n";
+  std::cout << "size      " << HumanBytes(info.file_size) << " from a " << HumanBytes(info.onnx_size) << " .onnx"
+            << (info.files.empty() ? "" : " + external data") << "; unpack gives "
+            << (info.exact_onnx ? "the same bytes (checked)" : "every tensor and the graph exactly") << "\n";
+  std::cout << "graph     " << HumanBytes(info.skeleton_stored) << " stored (" << HumanBytes(info.skeleton_bytes)
+            << " serialized, zstd)\n";
+  for (const auto& f : info.files) {
+    std::cout << "external  " << f.name << ": " << HumanBytes(f.size) << ", " << HumanBytes(f.residue_stored)
+              << " stored outside tensors\n";
+  }
+  std::cout << "\n";
+  std::vector<size_t> width(table[0].size(), 0);
+  auto display_width = [](const std::string& s) {
+    size_t w = 0;
+    for (unsigned char c : s) w += (c & 0xc0) != 0x80;
+    return w;
+  };
+  for (const auto& row : table) {
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], display_width(row[c]));
+  }
+  for (const auto& row : table) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      const std::string pad(width[c] - display_width(row[c]), ' ');
+      line += (c >= 3 && c <= 7) ? pad + row[c] : row[c] + pad;
+      if (c + 1 < row.size()) line += "  ";
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::cout << line << "\n";
+  }
+  std::cout << "\ntotal     " << reader->tensors().size() << " tensors, " << HumanBytes(bytes) << " -> " << HumanBytes(stored)
+            << " (" << Fixed(elements ? 8.0 * static_cast<double>(stored) / static_cast<double>(elements) : 0)
+            << " bits/elem); order-0 bound " << HumanBytes(static_cast<uint64_t>(bound / 8)) << " ("
+            << (bound > 0 ? Fixed(100 * (8.0 * static_cast<double>(stored) / bound - 1), 1) + "% above" : "-") << ")\n";
+  return kExitOk;
+}
+
+void SetupPack(CLI::App& app, int* exit_code) {
+  auto o = std::make_shared<PackCliOptions>();
+  CLI::App* sub = app.add_subcommand("pack", "Pack a model into a compressed .mpk distribution artifact");
+  sub->add_option("model", o->model, "ONNX model file")->required();
+  sub->add_option("-o,--output", o->output, "Output .mpk file")->required();
+  sub->add_option("--level", o->pack.level, "zstd level (1-22) of the graph and of streams where zstd wins")
+      ->default_val(19)
+      ->check(CLI::Range(1, 22));
+  sub->add_option("--threads", o->pack.threads, "Worker threads (0: one per core)")->default_val(0)->check(CLI::NonNegativeNumber);
+  sub->callback([o, exit_code] { *exit_code = RunPack(*o); });
+}
+
+}  // namespace modelpress::cli

@@ -1,0 +1,48 @@
+// modelpress unpack ARTIFACT -o OUT.onnx [--tensor NAME]: restore the ONNX
+// model, or write one tensor as .npy.
+#include <iostream>
+
+#include "cli_common.h"
+#include "modelpress/pack.h"
+#include "subcommands.h"
+
+namespace modelpress::cli {
+namespace {
+
+struct UnpackCliOptions {
+  std::string artifact;          // input .mpk
+  std::string output;            // output .onnx, or .npy with --tensor
+  std::string tensor;            // when set, write only this tensor as .npy
+  pack::UnpackOptions unpack;    // threads
+};
+
+int RunUnpack(const UnpackCliOptions& o) {
+  if (auto s = CheckNotSameFile(o.artifact, o.output); !s.ok()) return Fail(s);
+  if (!o.tensor.empty()) {
+    auto reader = pack::Reader::Open(o.artifact);
+    if (!reader.ok()) return Fail(reader.status());
+    const pack::TensorInfo* t = reader->FindTensor(o.tensor);
+    if (t == nullptr) return Fail(NotFound(o.artifact + ": no tensor '" + o.tensor + "' with its own payload"));
+    if (auto s = pack::WriteTensorNpy(*reader, *t, o.output); !s.ok()) return Fail(s);
+    std::cout << "wrote " << o.output << "\n";
+    return kExitOk;
+  }
+  auto r = pack::UnpackModel(o.artifact, o.output, o.unpack);
+  if (!r.ok()) return Fail(r.status());
+  for (const auto& p : r->written) std::cout << "wrote " << p.string() << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void SetupUnpack(CLI::App& app, int* exit_code) {
+  auto o = std::make_shared<UnpackCliOptions>();
+  CLI::App* sub = app.add_subcommand("unpack", "Restore the exact ONNX model from a .mpk artifact (or one tensor as .npy)");
+  sub->add_option("artifact", o->artifact, ".mpk artifact")->required();
+  sub->add_option("-o,--output", o->output, "Output .onnx file (.npy with --tensor)")->required();
+  sub->add_option("--tensor", o->tensor, "Write only this tensor, as a NumPy .npy file");
+  sub->add_option("--threads", o->unpack.threads, "Worker threads (0: one per core)")->default_val(0)->check(CLI::NonNegativeNumber);
+  sub->callback([o, exit_code] { *exit_code = RunUnpack(*o); });
+}
+
+}  // namespace modelpress::cli
