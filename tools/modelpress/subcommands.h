@@ -12,5 +12,6 @@ void SetupConvert(CLI::App& app, int* exit_code);
 void SetupPrune(CLI::App& app, int* exit_code);
 void SetupPack(CLI::App& app, int* exit_code);
 void SetupUnpack(CLI::App& app, int* exit_code);
+void SetupEval(CLI::App& app, int* exit_code);
 
 }  // namespace modelpress::cli

@@ -1,0 +1,310 @@
+// Conv and ConvTranspose for any number of spatial axes: im2col (or its
+// adjoint) plus one Eigen GEMM per image and group.
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstring>
+
+#include "runtime/broadcast.h"
+#include "runtime/conv_geometry.h"
+
+namespace modelpress::runtime {
+
+using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+Result<SpatialGeometry> ResolveGeometry(const KernelContext& c, std::vector<int64_t> in, std::vector<int64_t> kernel,
+                                        bool ceil_mode) {
+  const size_t k = in.size();
+  SpatialGeometry g;
+  g.in = std::move(in);
+  g.kernel = std::move(kernel);
+  g.stride = c.Ints("strides").value_or(std::vector<int64_t>(k, 1));
+  g.dilation = c.Ints("dilations").value_or(std::vector<int64_t>(k, 1));
+  const auto pads = c.Ints("pads").value_or(std::vector<int64_t>(2 * k, 0));
+  if (g.kernel.size() != k || g.stride.size() != k || g.dilation.size() != k || pads.size() != 2 * k) {
+    return InvalidArgument("kernel_shape, strides, dilations or pads do not match " + std::to_string(k) +
+                           " spatial axes");
+  }
+  for (size_t d = 0; d < k; ++d) {
+    if (g.stride[d] < 1 || g.dilation[d] < 1 || g.kernel[d] < 1 || pads[d] < 0 || pads[d + k] < 0) {
+      return InvalidArgument("strides, dilations and kernel dims must be positive and pads non-negative");
+    }
+  }
+  g.pad_begin.assign(pads.begin(), pads.begin() + k);
+  g.pad_end.assign(pads.begin() + k, pads.end());
+  const std::string auto_pad = c.String("auto_pad", "NOTSET");
+  g.out.resize(k);
+  for (size_t d = 0; d < k; ++d) {
+    const int64_t span = g.dilation[d] * (g.kernel[d] - 1) + 1;
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      g.out[d] = (g.in[d] + g.stride[d] - 1) / g.stride[d];
+      const int64_t total = std::max<int64_t>(0, (g.out[d] - 1) * g.stride[d] + span - g.in[d]);
+      g.pad_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      g.pad_end[d] = total - g.pad_begin[d];
+      continue;
+    }
+    if (auto_pad == "VALID") {
+      g.pad_begin[d] = g.pad_end[d] = 0;
+    } else if (auto_pad != "NOTSET" && !auto_pad.empty()) {
+      return InvalidArgument("auto_pad '" + auto_pad + "' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID");
+    }
+    const int64_t room = g.in[d] + g.pad_begin[d] + g.pad_end[d] - span;
+    if (room < 0) {
+      return InvalidArgument("kernel extent " + std::to_string(span) + " exceeds padded input " +
+                             std::to_string(g.in[d] + g.pad_begin[d] + g.pad_end[d]) + " on spatial axis " +
+                             std::to_string(d));
+    }
+    g.out[d] = (ceil_mode ? (room + g.stride[d] - 1) / g.stride[d] : room / g.stride[d]) + 1;
+    // With ceil_mode the last window must still start inside the input or the
+    // leading padding (PyTorch's and ONNX Runtime's rule).
+    if (ceil_mode && (g.out[d] - 1) * g.stride[d] >= g.in[d] + g.pad_begin[d]) --g.out[d];
+  }
+  return g;
+}
+
+namespace {
+
+// Visits every (row of col, run of output positions along the last axis):
+// fn(row, col_run, image_offset_of_run_or_-1, base, lo, hi) where output
+// position j of the run reads image element image_offset + j*stride + base
+// when lo <= j < hi, and padding otherwise.
+template <class Fn>
+void ForEachRun(int64_t channels, const SpatialGeometry& g, Fn&& fn) {
+  const int k = g.rank();
+  const int64_t kprod = Product(g.kernel), in_prod = Product(g.in), out_prod = Product(g.out);
+  const int64_t w_out = g.out[k - 1], w_in = g.in[k - 1], s = g.stride[k - 1];
+  std::vector<int64_t> kidx(k), o(k);
+  for (int64_t c = 0; c < channels; ++c) {
+    for (int64_t kr = 0; kr < kprod; ++kr) {
+      for (int64_t rem = kr, d = k - 1; d >= 0; --d) {
+        kidx[d] = rem % g.kernel[d];
+        rem /= g.kernel[d];
+      }
+      const int64_t row = c * kprod + kr;
+      const int64_t base = kidx[k - 1] * g.dilation[k - 1] - g.pad_begin[k - 1];
+      // Valid output positions along the last axis: 0 <= j*s + base < w_in.
+      const int64_t lo = std::min(w_out, base >= 0 ? 0 : (-base + s - 1) / s);
+      const int64_t hi = std::max(lo, std::min(w_out, base >= w_in ? 0 : (w_in - 1 - base) / s + 1));
+      for (int64_t q = 0; q < out_prod / w_out; ++q) {
+        int64_t off = 0;
+        bool valid = true;
+        for (int64_t rem = q, d = k - 2; d >= 0; --d) {
+          o[d] = rem % g.out[d];
+          rem /= g.out[d];
+        }
+        for (int d = 0; d < k - 1; ++d) {
+          const int64_t i = o[d] * g.stride[d] - g.pad_begin[d] + kidx[d] * g.dilation[d];
+          if (i < 0 || i >= g.in[d]) valid = false;
+          off = off * g.in[d] + i;
+        }
+        fn(row, q * w_out, valid ? c * in_prod + off * w_in : -1, base, lo, hi);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void Im2Col(const float* x, int64_t channels, const SpatialGeometry& g, float* col, int64_t ld) {
+  const int k = g.rank();
+  const int64_t w_out = g.out[k - 1], s = g.stride[k - 1];
+  if (ld == 0) ld = Product(g.out);
+  ForEachRun(channels, g, [&](int64_t row, int64_t pos, int64_t off, int64_t base, int64_t lo, int64_t hi) {
+    float* dst = col + row * ld + pos;
+    if (off < 0) {
+      std::fill_n(dst, w_out, 0.0f);
+      return;
+    }
+    std::fill_n(dst, lo, 0.0f);
+    std::fill(dst + hi, dst + w_out, 0.0f);
+    if (hi == lo) return;
+    // Pointers are formed only inside the image (base may be negative).
+    const float* src = x + (off + base + lo * s);
+    if (s == 1) {
+      std::memcpy(dst + lo, src, static_cast<size_t>(hi - lo) * sizeof(float));
+    } else {
+      for (int64_t j = lo; j < hi; ++j) dst[j] = src[(j - lo) * s];
+    }
+  });
+}
+
+void Col2Im(const float* col, int64_t channels, const SpatialGeometry& g, float* x) {
+  const int k = g.rank();
+  const int64_t out_prod = Product(g.out), s = g.stride[k - 1];
+  ForEachRun(channels, g, [&](int64_t row, int64_t pos, int64_t off, int64_t base, int64_t lo, int64_t hi) {
+    if (off < 0 || hi == lo) return;
+    const float* src = col + row * out_prod + pos;
+    float* dst = x + (off + base + lo * s);
+    for (int64_t j = lo; j < hi; ++j) dst[(j - lo) * s] += src[j];
+  });
+}
+
+namespace {
+
+Status Conv(KernelContext& c) {
+  MP_ASSIGN_OR_RETURN(const Tensor* x, c.Required(0));
+  MP_ASSIGN_OR_RETURN(const Tensor* w, c.Required(1));
+  const Tensor* b = c.input(2);
+  if (x->dtype() != DType::kFloat32 || w->dtype() != DType::kFloat32) {
+    return Unsupported("Conv is implemented for float32 only, got " + Describe(*x) + " and " + Describe(*w));
+  }
+  if (x->rank() < 3 || w->rank() != x->rank()) {
+    return InvalidArgument("X must be [N, C, spatial...] and W of the same rank, got " + Describe(*x) + " and " +
+                           Describe(*w));
+  }
+  const int64_t group = c.Int("group", 1);
+  const int64_t n = x->shape()[0], ch = x->shape()[1], m = w->shape()[0], cg = w->shape()[1];
+  if (group < 1 || ch != cg * group || m % group != 0) {
+    return InvalidArgument("channels do not match: X has " + std::to_string(ch) + ", W " + ShapeToString(w->shape()) +
+                           " with group " + std::to_string(group));
+  }
+  if (b != nullptr && (b->dtype() != DType::kFloat32 || b->size() != m)) {
+    return InvalidArgument("B must be float32 [" + std::to_string(m) + "], got " + Describe(*b));
+  }
+  std::vector<int64_t> in(x->shape().begin() + 2, x->shape().end());
+  std::vector<int64_t> kernel(w->shape().begin() + 2, w->shape().end());
+  if (auto ks = c.Ints("kernel_shape"); ks && *ks != kernel) {
+    return InvalidArgument("kernel_shape " + ShapeToString(*ks) + " differs from W " + ShapeToString(w->shape()));
+  }
+  MP_ASSIGN_OR_RETURN(SpatialGeometry g, ResolveGeometry(c, in, kernel));
+  std::vector<int64_t> out_shape = {n, m};
+  out_shape.insert(out_shape.end(), g.out.begin(), g.out.end());
+  MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Zeros(DType::kFloat32, out_shape));
+
+  const int64_t mg = m / group, kprod = Product(kernel), in_prod = Product(in), out_prod = Product(g.out);
+  const int64_t rows = cg * kprod;
+  bool pointwise = kprod == 1;
+  for (int d = 0; d < g.rank(); ++d) {
+    pointwise = pointwise && g.stride[d] == 1 && g.pad_begin[d] == 0 && g.pad_end[d] == 0;
+  }
+  // Small images (late layers, tiny models) make small GEMMs that waste
+  // Eigen's blocking: put several images side by side in one im2col matrix
+  // [rows, images * out] and run one GEMM, bounded to ~16 MB of columns.
+  if (group == 1 && n > 1 && out_prod < 1024) {
+    const int64_t chunk = std::clamp<int64_t>((int64_t{1} << 22) / std::max<int64_t>(rows * out_prod, 1), 1, n);
+    std::vector<float> cols(static_cast<size_t>(rows * chunk * out_prod)), tmp(static_cast<size_t>(m * chunk * out_prod));
+    for (int64_t i0 = 0; i0 < n; i0 += chunk) {
+      const int64_t nb = std::min(chunk, n - i0), ld = nb * out_prod;
+      for (int64_t j = 0; j < nb; ++j) Im2Col(x->data<float>() + (i0 + j) * ch * in_prod, ch, g, cols.data() + j * out_prod, ld);
+      Eigen::Map<RowMatF> t(tmp.data(), m, ld);
+      t.noalias() = Eigen::Map<const RowMatF>(w->data<float>(), m, rows) * Eigen::Map<const RowMatF>(cols.data(), rows, ld);
+      for (int64_t j = 0; j < nb; ++j) {
+        for (int64_t o = 0; o < m; ++o) {
+          float* dst = y.mutable_data<float>() + ((i0 + j) * m + o) * out_prod;
+          const float* src = tmp.data() + o * ld + j * out_prod;
+          const float bias = b != nullptr ? b->data<float>()[o] : 0.0f;
+          for (int64_t p = 0; p < out_prod; ++p) dst[p] = src[p] + bias;
+        }
+      }
+    }
+    c.set_output(0, std::move(y));
+    return Status::Ok();
+  }
+  std::vector<float> col(pointwise ? 0 : static_cast<size_t>(rows * out_prod));
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t grp = 0; grp < group; ++grp) {
+      const float* xg = x->data<float>() + (i * ch + grp * cg) * in_prod;
+      const float* cols = xg;  // a 1x1, stride-1, unpadded Conv reads the image as it is
+      if (!pointwise) {
+        Im2Col(xg, cg, g, col.data());
+        cols = col.data();
+      }
+      Eigen::Map<RowMatF> yg(y.mutable_data<float>() + (i * m + grp * mg) * out_prod, mg, out_prod);
+      Eigen::Map<const RowMatF> wg(w->data<float>() + grp * mg * rows, mg, rows);
+      Eigen::Map<const RowMatF> xc(cols, rows, out_prod);
+      yg.noalias() = wg * xc;
+      if (b != nullptr) yg.colwise() += Eigen::Map<const Eigen::VectorXf>(b->data<float>() + grp * mg, mg);
+    }
+  }
+  c.set_output(0, std::move(y));
+  return Status::Ok();
+}
+
+Status ConvTranspose(KernelContext& c) {
+  MP_ASSIGN_OR_RETURN(const Tensor* x, c.Required(0));
+  MP_ASSIGN_OR_RETURN(const Tensor* w, c.Required(1));
+  const Tensor* b = c.input(2);
+  if (x->dtype() != DType::kFloat32 || w->dtype() != DType::kFloat32) {
+    return Unsupported("ConvTranspose is implemented for float32 only, got " + Describe(*x));
+  }
+  if (x->rank() < 3 || w->rank() != x->rank()) {
+    return InvalidArgument("X must be [N, C, spatial...] and W of the same rank, got " + Describe(*x) + " and " +
+                           Describe(*w));
+  }
+  const int64_t group = c.Int("group", 1);
+  const int64_t n = x->shape()[0], ch = x->shape()[1], mg = w->shape()[1];
+  if (group < 1 || w->shape()[0] != ch || ch % group != 0) {
+    return InvalidArgument("channels do not match: X has " + std::to_string(ch) + ", W " + ShapeToString(w->shape()) +
+                           " with group " + std::to_string(group));
+  }
+  const int64_t m = mg * group, cg = ch / group;
+  if (b != nullptr && (b->dtype() != DType::kFloat32 || b->size() != m)) {
+    return InvalidArgument("B must be float32 [" + std::to_string(m) + "], got " + Describe(*b));
+  }
+  const size_t k = static_cast<size_t>(x->rank() - 2);
+  // The geometry of the matching forward Conv: its input is our output.
+  SpatialGeometry g;
+  g.out.assign(x->shape().begin() + 2, x->shape().end());
+  g.kernel.assign(w->shape().begin() + 2, w->shape().end());
+  g.stride = c.Ints("strides").value_or(std::vector<int64_t>(k, 1));
+  g.dilation = c.Ints("dilations").value_or(std::vector<int64_t>(k, 1));
+  auto pads = c.Ints("pads").value_or(std::vector<int64_t>(2 * k, 0));
+  const auto out_pad = c.Ints("output_padding").value_or(std::vector<int64_t>(k, 0));
+  const auto out_shape_attr = c.Ints("output_shape");
+  const std::string auto_pad = c.String("auto_pad", "NOTSET");
+  if (g.stride.size() != k || g.dilation.size() != k || pads.size() != 2 * k || out_pad.size() != k ||
+      (out_shape_attr && out_shape_attr->size() != k)) {
+    return InvalidArgument("strides, dilations, pads, output_padding or output_shape do not match the spatial axes");
+  }
+  g.in.resize(k);
+  g.pad_begin.resize(k);
+  g.pad_end.resize(k);
+  for (size_t d = 0; d < k; ++d) {
+    if (g.stride[d] < 1 || g.dilation[d] < 1) return InvalidArgument("strides and dilations must be positive");
+    const int64_t full = g.stride[d] * (g.out[d] - 1) + out_pad[d] + (g.kernel[d] - 1) * g.dilation[d] + 1;
+    if (out_shape_attr || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      const int64_t target = out_shape_attr ? (*out_shape_attr)[d] : g.out[d] * g.stride[d];
+      const int64_t total = full - target;
+      if (total < 0) return InvalidArgument("output_shape is larger than the transposed convolution produces");
+      g.pad_begin[d] = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      g.pad_end[d] = total - g.pad_begin[d];
+    } else {
+      g.pad_begin[d] = auto_pad == "VALID" ? 0 : pads[d];
+      g.pad_end[d] = auto_pad == "VALID" ? 0 : pads[d + k];
+    }
+    g.in[d] = full - g.pad_begin[d] - g.pad_end[d];
+    if (g.in[d] < 1) return InvalidArgument("the output would be empty on spatial axis " + std::to_string(d));
+  }
+  std::vector<int64_t> y_shape = {n, m};
+  y_shape.insert(y_shape.end(), g.in.begin(), g.in.end());
+  MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Zeros(DType::kFloat32, y_shape));
+  const int64_t kprod = Product(g.kernel), in_prod = Product(g.out), y_prod = Product(g.in), rows = mg * kprod;
+  // Output padding may extend the output past what any input position reaches;
+  // Col2Im only writes what the forward geometry covers, which is exact.
+  std::vector<float> col(static_cast<size_t>(rows * in_prod));
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t grp = 0; grp < group; ++grp) {
+      Eigen::Map<const RowMatF> wg(w->data<float>() + grp * cg * rows, cg, rows);
+      Eigen::Map<const RowMatF> xg(x->data<float>() + (i * ch + grp * cg) * in_prod, cg, in_prod);
+      Eigen::Map<RowMatF>(col.data(), rows, in_prod).noalias() = wg.transpose() * xg;
+      float* yg = y.mutable_data<float>() + (i * m + grp * mg) * y_prod;
+      Col2Im(col.data(), mg, g, yg);
+      if (b != nullptr) {
+        for (int64_t o = 0; o < mg; ++o) {
+          const float bias = b->data<float>()[grp * mg + o];
+          for (int64_t p = 0; p < y_prod; ++p) yg[o * y_prod + p] += bias;
+        }
+      }
+    }
+  }
+  c.set_output(0, std::move(y));
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterConvKernels(KernelTable& t) {
+  t["Conv"] = {Conv};
+  t["ConvTranspose"] = {ConvTranspose};
+}
+
+}  // namespace modelpress::runtime

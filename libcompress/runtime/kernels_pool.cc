@@ -1,0 +1,122 @@
+// MaxPool, AveragePool and the global pools, for any number of spatial axes.
+#include <algorithm>
+#include <limits>
+
+#include "runtime/conv_geometry.h"
+
+namespace modelpress::runtime {
+namespace {
+
+enum class PoolKind { kMax, kAverage };
+
+template <PoolKind kKind>
+Status Pool(KernelContext& c) {
+  MP_ASSIGN_OR_RETURN(const Tensor* x, c.Required(0));
+  if (x->dtype() != DType::kFloat32) return Unsupported("pooling is implemented for float32 only, got " + Describe(*x));
+  if (x->rank() < 3) return InvalidArgument("X must be [N, C, spatial...], got " + Describe(*x));
+  const auto kernel = c.Ints("kernel_shape");
+  if (!kernel) return InvalidArgument("attribute kernel_shape is required");
+  if (c.wants(1)) return Unsupported("the Indices output of MaxPool is not supported");
+  if (kKind == PoolKind::kMax && c.Int("storage_order", 0) != 0) return Unsupported("storage_order=1 is not supported");
+  const std::vector<int64_t> in(x->shape().begin() + 2, x->shape().end());
+  MP_ASSIGN_OR_RETURN(SpatialGeometry g, ResolveGeometry(c, in, *kernel, c.Int("ceil_mode", 0) != 0));
+  if (kKind == PoolKind::kAverage && c.Attr("dilations") != nullptr) {
+    for (int64_t d : g.dilation) {
+      if (d != 1) return Unsupported("AveragePool with dilations is not supported");
+    }
+  }
+  const bool include_pad = c.Int("count_include_pad", 0) != 0;
+  std::vector<int64_t> out_shape = {x->shape()[0], x->shape()[1]};
+  out_shape.insert(out_shape.end(), g.out.begin(), g.out.end());
+  MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Zeros(DType::kFloat32, out_shape));
+  const int k = g.rank();
+  const int64_t planes = x->shape()[0] * x->shape()[1], in_prod = Product(in), out_prod = Product(g.out);
+  const int64_t kprod = Product(g.kernel);
+  std::vector<int64_t> o(k), start(k);
+  // Kernel positions decoded once: kidx[kr * k + d], pre-multiplied by the dilation.
+  std::vector<int64_t> kidx(static_cast<size_t>(kprod * k));
+  for (int64_t kr = 0; kr < kprod; ++kr) {
+    for (int64_t rem = kr, d = k - 1; d >= 0; --d) {
+      kidx[kr * k + d] = (rem % g.kernel[d]) * g.dilation[d];
+      rem /= g.kernel[d];
+    }
+  }
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* src = x->data<float>() + p * in_prod;
+    float* dst = y.mutable_data<float>() + p * out_prod;
+    for (int64_t q = 0; q < out_prod; ++q) {
+      for (int64_t rem = q, d = k - 1; d >= 0; --d) {
+        o[d] = rem % g.out[d];
+        rem /= g.out[d];
+        start[d] = o[d] * g.stride[d] - g.pad_begin[d];
+      }
+      float acc = kKind == PoolKind::kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
+      int64_t count = 0, padded_count = 0;
+      for (int64_t kr = 0; kr < kprod; ++kr) {
+        int64_t off = 0;
+        bool inside = true, in_padded = true;
+        for (int d = 0; d < k; ++d) {
+          const int64_t i = start[d] + kidx[kr * k + d];
+          inside = inside && i >= 0 && i < in[d];
+          // Windows that ceil_mode lets run past the end padding count only up to it.
+          in_padded = in_padded && i < in[d] + g.pad_end[d];
+          off = off * in[d] + i;
+        }
+        if (in_padded) ++padded_count;
+        if (!inside) continue;
+        ++count;
+        if (kKind == PoolKind::kMax) {
+          acc = std::max(acc, src[off]);
+        } else {
+          acc += src[off];
+        }
+      }
+      if (kKind == PoolKind::kMax) {
+        dst[q] = acc;
+      } else {
+        const int64_t divisor = include_pad ? padded_count : count;
+        dst[q] = divisor > 0 ? acc / static_cast<float>(divisor) : 0.0f;
+      }
+    }
+  }
+  c.set_output(0, std::move(y));
+  return Status::Ok();
+}
+
+template <PoolKind kKind>
+Status GlobalPool(KernelContext& c) {
+  MP_ASSIGN_OR_RETURN(const Tensor* x, c.Required(0));
+  if (x->dtype() != DType::kFloat32) return Unsupported("pooling is implemented for float32 only, got " + Describe(*x));
+  if (x->rank() < 2) return InvalidArgument("X must be [N, C, spatial...], got " + Describe(*x));
+  std::vector<int64_t> out_shape(x->shape().size(), 1);
+  out_shape[0] = x->shape()[0];
+  out_shape[1] = x->shape()[1];
+  MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Zeros(DType::kFloat32, out_shape));
+  const int64_t planes = out_shape[0] * out_shape[1], size = Product(x->shape(), 2);
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* src = x->data<float>() + p * size;
+    if (kKind == PoolKind::kMax) {
+      float m = -std::numeric_limits<float>::infinity();
+      for (int64_t i = 0; i < size; ++i) m = std::max(m, src[i]);
+      y.mutable_data<float>()[p] = m;
+    } else {
+      // Summed in double: large planes lose no precision.
+      double s = 0;
+      for (int64_t i = 0; i < size; ++i) s += src[i];
+      y.mutable_data<float>()[p] = size > 0 ? static_cast<float>(s / static_cast<double>(size)) : 0.0f;
+    }
+  }
+  c.set_output(0, std::move(y));
+  return Status::Ok();
+}
+
+}  // namespace
+
+void RegisterPoolKernels(KernelTable& t) {
+  t["MaxPool"] = {Pool<PoolKind::kMax>};
+  t["AveragePool"] = {Pool<PoolKind::kAverage>};
+  t["GlobalAveragePool"] = {GlobalPool<PoolKind::kAverage>};
+  t["GlobalMaxPool"] = {GlobalPool<PoolKind::kMax>};
+}
+
+}  // namespace modelpress::runtime
