@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   modelpress::cli::SetupPack(app, &exit_code);
   modelpress::cli::SetupUnpack(app, &exit_code);
   modelpress::cli::SetupEval(app, &exit_code);
+  modelpress::cli::SetupQuantize(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

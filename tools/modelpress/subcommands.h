@@ -13,5 +13,6 @@ void SetupPrune(CLI::App& app, int* exit_code);
 void SetupPack(CLI::App& app, int* exit_code);
 void SetupUnpack(CLI::App& app, int* exit_code);
 void SetupEval(CLI::App& app, int* exit_code);
+void SetupQuantize(CLI::App& app, int* exit_code);
 
 }  // namespace modelpress::cli
