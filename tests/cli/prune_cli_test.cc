@@ -56,6 +56,41 @@ TEST(PruneCli, NMIsConfirmedByInspect) {
   EXPECT_EQ(compliant, 3);
 }
 
+TEST(PruneCli, ChannelsShrinksTensorsAsReportedAndInspectAgrees) {
+  testing::TempDir dir;
+  const std::string out = ShellQuote((dir / "c.onnx").string());
+  const std::string report = ShellQuote((dir / "c.json").string());
+  auto r = Modelpress("prune channels " + Sample("resnet_mini.onnx") + " -o " + out + " --ratio 0.3 --report " + report);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("parameters "), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(testing::ReadFile(dir / "c.json"));
+  const auto before = nlohmann::json::parse(Modelpress("inspect --json " + Sample("resnet_mini.onnx")).out);
+  const auto after = nlohmann::json::parse(Modelpress("inspect --json " + out).out);
+  EXPECT_EQ(after["checker"]["status"], "passed");
+  // The report's parameter totals are what the files really hold.
+  EXPECT_EQ(j["totals"]["parameters_before"], before["totals"]["parameters"]);
+  EXPECT_EQ(j["totals"]["parameters_after"], after["totals"]["parameters"]);
+  EXPECT_LT(j["totals"]["parameters_after"].get<int64_t>(), j["totals"]["parameters_before"].get<int64_t>());
+  EXPECT_LT(j["totals"]["macs_after"].get<int64_t>(), j["totals"]["macs_before"].get<int64_t>());
+  int pruned = 0;
+  for (const auto& g : j["groups"]) {
+    if (g["pruned"].get<bool>()) {
+      ++pruned;
+      EXPECT_LT(g["channels_after"].get<int64_t>(), g["channels_before"].get<int64_t>());
+      EXPECT_GT(g["channels_after"].get<int64_t>(), 0);
+    }
+  }
+  EXPECT_GT(pruned, 0);
+}
+
+TEST(PruneCli, ChannelsAtRatioZeroWritesTheSameModel) {
+  testing::TempDir dir;
+  const auto out = dir / "same.onnx";
+  auto r = Modelpress("prune channels " + Sample("resnet_mini.onnx") + " -o " + ShellQuote(out.string()) + " --ratio 0");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(testing::ReadFile(out), testing::ReadFile(testing::SampleModelsDir() / "resnet_mini.onnx"));
+}
+
 TEST(PruneCli, BadArgumentsExitNonZeroAndWriteNothing) {
   testing::TempDir dir;
   const auto out = dir / "out.onnx";
@@ -71,6 +106,9 @@ TEST(PruneCli, BadArgumentsExitNonZeroAndWriteNothing) {
       {"prune nm " + Sample("digits_mlp.onnx") + o + " --m 0", 2},
       {"prune unstructured " + Sample("digits_mlp.onnx") + o + " --sparsity 0.5 --roles norm", 5},
       {"prune unstructured " + ShellQuote((dir / "missing.onnx").string()) + o + " --sparsity 0.5", 3},
+      {"prune channels " + Sample("resnet_mini.onnx") + o + " --ratio 1.0", 2},
+      {"prune channels " + Sample("resnet_mini.onnx") + o + " --ratio -0.1", 2},
+      {"prune channels " + Sample("resnet_mini.onnx") + o + " --ratio 0.3 --criterion l3", 2},
       {"prune", 2},
   };
   for (const auto& [args, code] : cases) {

@@ -108,7 +108,7 @@ Result<std::vector<std::pair<std::string, double>>> ParseLayers(const std::vecto
 }  // namespace
 
 void SetupPrune(CLI::App& app, int* exit_code) {
-  CLI::App* prune = app.add_subcommand("prune", "Zero weights of small magnitude");
+  CLI::App* prune = app.add_subcommand("prune", "Prune weights: unstructured, N:M, or whole channels");
   prune->require_subcommand(1);
 
   auto u = std::make_shared<UnstructuredCmd>();
@@ -140,6 +140,8 @@ void SetupPrune(CLI::App& app, int* exit_code) {
     if (!nm->common.roles.empty()) nm->options.filter.roles = nm->common.roles;
     *exit_code = RunPrune(nm->common, [&](Model& m) { return PruneNM(m, nm->options); });
   });
+
+  SetupPruneChannels(prune, exit_code);
 }
 
 }  // namespace modelpress::cli

@@ -10,6 +10,8 @@ namespace modelpress::cli {
 void SetupInspect(CLI::App& app, int* exit_code);
 void SetupConvert(CLI::App& app, int* exit_code);
 void SetupPrune(CLI::App& app, int* exit_code);
+// Adds `channels` under the `prune` parent that SetupPrune creates.
+void SetupPruneChannels(CLI::App* prune, int* exit_code);
 void SetupPack(CLI::App& app, int* exit_code);
 void SetupUnpack(CLI::App& app, int* exit_code);
 void SetupEval(CLI::App& app, int* exit_code);

@@ -146,4 +146,55 @@ Result<PruneReport> PruneNM(Model& model, const NMOptions& options);
 // The report as JSON text (schema in docs/prune.md).
 std::string PruneReportJson(const PruneReport& report);
 
+// Structured pruning: whole channels (Conv filters, Gemm/MatMul output
+// features) are removed with every tensor coupled to them, as found by
+// AnalyzeChannelGroups, and the tensors are physically sliced.
+enum class ChannelCriterion {
+  kL1,  // sum of |w| over every scored tensor of the channel (linear weights both sides, norm scale)
+  kL2,  // Euclidean norm over the same weights
+};
+
+struct ChannelPruneOptions {
+  double ratio = 0.3;                              // fraction of channels removed, in [0, 1) (default 0.3)
+  ChannelCriterion criterion = ChannelCriterion::kL1;  // channel score (default l1)
+  PruneScope scope = PruneScope::kLayer;           // layer: every group loses `ratio` of its channels; global: lowest
+                                                   // scores, each normalised by its group's mean, across all groups
+  int64_t round_to = 1;                            // kept channel counts are rounded up to a multiple of this (default 1)
+  std::string exclude;                             // ECMAScript regex; groups whose producer node or produced tensor
+                                                   // name matches are left whole ("" = none)
+};
+
+// One row per channel group.
+struct ChannelGroupReport {
+  int id = 0;                          // ChannelGroup::id
+  std::vector<std::string> producers;  // nodes producing the channels
+  int64_t channels_before = 0;         // removable units before
+  int64_t channels_after = 0;          // units kept
+  bool pruned = false;                 // true when channels were removed
+  std::string reason;                  // why left whole ("" when pruned or nothing to remove)
+};
+
+struct ChannelPruneReport {
+  std::string criterion;               // "l1" or "l2"
+  std::string scope;                   // "layer" or "global"
+  double ratio = 0.0;                  // requested ratio
+  int64_t round_to = 1;                // requested rounding
+  std::vector<ChannelGroupReport> groups;  // every group of the analysis, in its order
+  int64_t parameters_before = 0;       // elements of floating-point constant tensors
+  int64_t parameters_after = 0;        // the same after pruning
+  int64_t macs_before = 0;             // multiply-accumulates of Conv/ConvTranspose/Gemm/MatMul per run, symbolic dims as 1
+  int64_t macs_after = 0;              // the same after pruning
+  std::vector<std::string> notices;    // e.g. shape inference could not run
+};
+
+// Prunes channels of `model` in place. Ratio 0 (or nothing selected) leaves
+// the model untouched. The result is verified with strict ONNX shape
+// inference when the original passes it; every error leaves the model
+// unchanged. Fails with InvalidArgument for a bad ratio, round_to or regex,
+// and Unsupported when no group is prunable.
+Result<ChannelPruneReport> PruneChannels(Model& model, const ChannelPruneOptions& options);
+
+// The report as JSON text (schema in docs/structured.md).
+std::string ChannelPruneReportJson(const ChannelPruneReport& report);
+
 }  // namespace modelpress
