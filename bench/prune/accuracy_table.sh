@@ -4,17 +4,8 @@
 # usage: bench/prune/accuracy_table.sh [BUILD_DIR]   (prints a Markdown table)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BUILD="${1:-$ROOT/build}"
-MP="$BUILD/tools/modelpress/modelpress"
-export MODELPRESS_ORT_DIR="$BUILD/ort"
-bash "$ROOT/tests/ort/install.sh" "$MODELPRESS_ORT_DIR" >/dev/null
-S="$ROOT/sample_models"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-top1() {  # model data labels
-  node "$ROOT/tests/ort/accuracy.mjs" "$1" "$2" "$3" | sed -E 's/.*"top1":([0-9.]+).*/\1/' | awk '{printf "%.2f", 100*$1}'
-}
+source "$ROOT/bench/common.sh" "$@"
+ort_setup
 
 echo "| model | dense | pruning | 50% | 70% | 80% | 90% | 95% |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"

@@ -6,21 +6,8 @@
 # usage: bench/quant/accuracy_table.sh [BUILD_DIR]   (prints Markdown tables)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BUILD="${1:-$ROOT/build}"
-MP="$BUILD/tools/modelpress/modelpress"
-export MODELPRESS_ORT_DIR="${MODELPRESS_ORT_DIR:-$BUILD/ort}"
-bash "$ROOT/tests/ort/install.sh" "$MODELPRESS_ORT_DIR" >/dev/null
-S="$ROOT/sample_models"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-
-top1() {  # model data labels
-  node "$ROOT/tests/ort/accuracy.mjs" "$1" "$2" "$3" | sed -E 's/.*"top1":([0-9.]+).*/\1/' | awk '{printf "%.2f", 100*$1}'
-}
-cosine() {  # a b data opt-level -> "mean / min"
-  node "$ROOT/tests/ort/cosine.mjs" "$1" "$2" "$3" --opt-level "$4" |
-    sed -E 's/.*"mean_cosine":([0-9.e-]+),"min_cosine":([0-9.e-]+).*/\1 \2/' | awk '{printf "%.5f / %.5f", $1, $2}'
-}
+source "$ROOT/bench/common.sh" "$@"
+ort_setup
 
 echo "| model | float | weight-only | static minmax | static percentile | static entropy |"
 echo "| --- | --- | --- | --- | --- | --- |"

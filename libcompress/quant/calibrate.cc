@@ -23,19 +23,8 @@ Result<CalibrationData> NpyCalibrationData(const Model& model, const NpyArray& x
   }
   if (x.shape.empty() || x.shape[0] == 0) return InvalidArgument(name + ": holds no samples (needs a leading sample dim)");
   int64_t fixed = 0;
-  if (in.has_shape) {
-    bool ok = in.shape.size() == x.shape.size();
-    for (size_t d = 1; ok && d < in.shape.size(); ++d) ok = in.shape[d] < 0 || in.shape[d] == x.shape[d];
-    if (!ok) {
-      std::string want = "[";
-      for (size_t d = 0; d < in.shape.size(); ++d) {
-        want += (d ? ", " : "") + (in.shape[d] < 0 ? std::string("batch") : std::to_string(in.shape[d]));
-      }
-      return Corrupt(name + ": has shape " + ShapeToString(x.shape) + " but input '" + in.name + "' of " +
-                     model.source() + " expects " + want + "] (samples along the first dim)");
-    }
-    if (!in.shape.empty() && in.shape[0] > 0) fixed = in.shape[0];
-  }
+  MP_RETURN_IF_ERROR(runtime::CheckSamplesFit(in, x.shape, name, model.source()));
+  if (in.has_shape && !in.shape.empty() && in.shape[0] > 0) fixed = in.shape[0];
   const int64_t available = x.shape[0];
   if (samples < 0) return InvalidArgument("the number of calibration samples must not be negative");
   if (samples == 0) samples = available;

@@ -345,4 +345,18 @@ std::vector<std::string> SupportedOps() {
   return ops;
 }
 
+Status CheckSamplesFit(const ValueSpec& in, std::span<const int64_t> shape, const std::string& samples_name,
+                       const std::string& model_name) {
+  if (!in.has_shape) return Status::Ok();
+  bool ok = in.shape.size() == shape.size();
+  for (size_t d = 1; ok && d < in.shape.size(); ++d) ok = in.shape[d] < 0 || in.shape[d] == shape[d];
+  if (ok) return Status::Ok();
+  std::string want = "[";
+  for (size_t d = 0; d < in.shape.size(); ++d) {
+    want += (d ? ", " : "") + (in.shape[d] < 0 ? std::string("batch") : std::to_string(in.shape[d]));
+  }
+  return Corrupt(samples_name + ": has shape " + ShapeToString(shape) + " but input '" + in.name + "' of " + model_name +
+                 " expects " + want + "] (samples along the first dim)");
+}
+
 }  // namespace modelpress::runtime

@@ -10,17 +10,13 @@ namespace modelpress {
 namespace {
 
 using testing::RunCommand;
+using testing::Modelpress;
+using testing::Sample;
 using testing::ShellQuote;
 using testing::TempDir;
 
 const char* const kSamples[] = {"digits_mlp.onnx", "digits_cnn.onnx", "resnet_mini.onnx", "mobilenet_block.onnx",
                                 "transformer_tiny.onnx"};
-
-testing::CommandResult Modelpress(const std::string& args) {
-  return RunCommand(ShellQuote(testing::CliPath().string()) + " " + args);
-}
-
-std::string Sample(const char* name) { return ShellQuote((testing::SampleModelsDir() / name).string()); }
 
 TEST(Cli, InspectPrintsTableForEverySample) {
   for (const char* name : kSamples) {

@@ -17,6 +17,8 @@ namespace {
 
 using channels_test::Pattern;
 using channels_test::Patterns;
+using channels_test::ChosenUnits;
+using channels_test::SilenceUnits;
 using testing::ModelBuilder;
 
 // Elements of the floating-point constants, counted independently of the library.
@@ -32,39 +34,6 @@ int64_t Parameters(const Model& m) {
 }
 
 Model Copy(const Model& m) { return std::move(Model::FromProto(m.proto(), m.base_dir(), m.source())).value(); }
-
-// The units a test removes: floor(0.3 * C) per prunable group, taken from the
-// end of the group every other unit, so index mapping is exercised.
-std::set<int64_t> ChosenUnits(const ChannelAnalysis& a) {
-  std::set<int64_t> units;
-  for (const ChannelGroup& g : a.groups) {
-    if (!g.prunable || g.channels < 2) continue;
-    const auto k = static_cast<int64_t>(std::floor(0.3 * static_cast<double>(g.channels) + 1e-9));
-    for (int64_t j = 0; j < k; ++j) units.insert(g.first_unit + g.channels - 1 - 2 * j);
-  }
-  return units;
-}
-
-// Silences the chosen units: every tensor that computes them is zeroed at their positions, and every
-// tensor that reads them is scaled by 1e-3 there, so they score lowest yet their readers are nonzero.
-void SilenceUnits(Model& m, const ChannelAnalysis& a, const std::set<int64_t>& units) {
-  for (const ChannelSlice& s : a.slices) {
-    auto w = m.MutableTensor(s.tensor);
-    ASSERT_TRUE(w.ok()) << w.status().message();
-    auto split = SplitAtAxis(w->shape, s.axis);
-    ASSERT_TRUE(split.ok());
-    // Producers (filters, biases, norm parameters) become zero, so the channel is zero everywhere; readers
-    // only shrink, so their weights are still there to be removed, and removing the wrong ones shows.
-    const float factor = s.produces ? 0.0f : 1e-3f;
-    auto f = w->span<float>();
-    for (int64_t o = 0; o < split->outer; ++o) {
-      for (int64_t l = 0; l < split->length; ++l) {
-        if (!units.count(s.units[l])) continue;
-        for (int64_t i = 0; i < split->inner; ++i) f[(o * split->length + l) * split->inner + i] *= factor;
-      }
-    }
-  }
-}
 
 std::vector<float> Execute(const Model& m, const std::vector<int64_t>& shape) {
   auto exec = runtime::Executor::Create(m);

@@ -11,11 +11,8 @@
 namespace modelpress {
 namespace {
 
+using testing::Modelpress;
 using testing::ShellQuote;
-
-testing::CommandResult Modelpress(const std::string& args) {
-  return testing::RunCommand(ShellQuote(testing::CliPath().string()) + " " + args);
-}
 
 std::string Q(const std::filesystem::path& p) { return ShellQuote(p.string()); }
 

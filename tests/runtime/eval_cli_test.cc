@@ -11,13 +11,10 @@
 namespace modelpress {
 namespace {
 
+using testing::Sample;
 using testing::ShellQuote;
 
-testing::CommandResult Eval(const std::string& args) {
-  return testing::RunCommand(ShellQuote(testing::CliPath().string()) + " eval " + args);
-}
-
-std::string Sample(const std::string& f) { return ShellQuote((testing::SampleModelsDir() / f).string()); }
+testing::CommandResult Eval(const std::string& args) { return testing::Modelpress("eval " + args); }
 
 // A linear classifier x[?, 64] -> [?, 10] with the given batch dim (-1 = free).
 void WriteLinear(const std::filesystem::path& p, int64_t batch, float sign) {

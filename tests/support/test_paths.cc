@@ -69,6 +69,10 @@ std::string ShellQuote(const std::string& s) {
   return q + "'";
 }
 
+CommandResult Modelpress(const std::string& args) { return RunCommand(ShellQuote(CliPath().string()) + " " + args); }
+
+std::string Sample(const std::string& name) { return ShellQuote((SampleModelsDir() / name).string()); }
+
 CommandResult RunCommand(const std::string& command) {
   TempDir dir;
   const std::string full = command + " >" + ShellQuote((dir / "out").string()) + " 2>" + ShellQuote((dir / "err").string());

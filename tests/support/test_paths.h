@@ -40,6 +40,11 @@ CommandResult RunCommand(const std::string& command);
 // Quotes a string for /bin/sh.
 std::string ShellQuote(const std::string& s);
 
+// Runs the modelpress binary of this build with `args` (already shell-quoted where needed).
+CommandResult Modelpress(const std::string& args);
+// A bundled sample model or data file, shell-quoted for Modelpress().
+std::string Sample(const std::string& name);
+
 std::string ReadFile(const std::filesystem::path& p);
 void WriteFile(const std::filesystem::path& p, const std::string& bytes);
 

@@ -47,19 +47,8 @@ Result<Loaded> LoadForEval(const std::string& path, const NpyArray& x, const std
     return Corrupt(x_name + ": holds " + DTypeName(x.dtype) + " but input '" + in.name + "' of " + path + " is " +
                    DTypeName(in.dtype));
   }
-  if (in.has_shape) {
-    bool ok = in.shape.size() == x.shape.size();
-    for (size_t d = 1; ok && d < in.shape.size(); ++d) ok = in.shape[d] < 0 || in.shape[d] == x.shape[d];
-    if (!ok) {
-      std::string want = "[";
-      for (size_t d = 0; d < in.shape.size(); ++d) {
-        want += (d ? ", " : "") + (in.shape[d] < 0 ? std::string("batch") : std::to_string(in.shape[d]));
-      }
-      return Corrupt(x_name + ": has shape " + ShapeToString(x.shape) + " but input '" + in.name + "' of " + path +
-                     " expects " + want + "] (samples along the first dim)");
-    }
-    if (!in.shape.empty() && in.shape[0] > 0) l.fixed_batch = in.shape[0];
-  }
+  MP_RETURN_IF_ERROR(runtime::CheckSamplesFit(in, x.shape, x_name, path));
+  if (in.has_shape && !in.shape.empty() && in.shape[0] > 0) l.fixed_batch = in.shape[0];
   return l;
 }
 

@@ -84,6 +84,12 @@ struct ValueSpec {
   bool has_shape = false;          // false when the model declares no shape at all
 };
 
+// Checks that a batch of samples of `shape` (samples along the first dim),
+// read from `samples_name`, fits the declared shape of `in`, an input of
+// `model_name`; the error names both and the expected shape.
+Status CheckSamplesFit(const ValueSpec& in, std::span<const int64_t> shape, const std::string& samples_name,
+                       const std::string& model_name);
+
 // Receives every tensor as soon as it exists: each graph input once at the
 // start of a run, then every node output as its node finishes. The tensor is
 // valid only during the call (it may be freed right after); copy what must be
