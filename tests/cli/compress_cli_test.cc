@@ -141,6 +141,23 @@ TEST(CompressCli, HumanOutputAndQuiet) {
   EXPECT_TRUE(fs::exists(dir / "b" / "model.mpk"));
 }
 
+// On a terminal (a pseudo-terminal from util-linux's `script`), stderr shows
+// the stages as they run; -q silences them.
+TEST(CompressCli, ProgressOnATerminalOnly) {
+  if (testing::RunCommand("command -v script").exit_code != 0) GTEST_SKIP() << "util-linux's script is absent";
+  testing::TempDir dir;
+  const std::string cmd = ShellQuote(testing::CliPath().string()) + " compress " + Q(Sample("digits_mlp.onnx")) +
+                          " --recipe " + Q(Recipe("edge-int8")) + " --no-reference-sizes -o ";
+  auto r = testing::RunCommand("script -qec " + ShellQuote(cmd + Q(dir / "a")) + " /dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  for (const char* line : {"[1/3] prune ...", "[1/3] prune done", "[2/3] quantize done", "[3/3] pack done", "ETA"}) {
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << " in:\n" << r.out;
+  }
+  r = testing::RunCommand("script -qec " + ShellQuote(cmd + Q(dir / "b") + " -q") + " /dev/null");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.out, "");
+}
+
 // Copies the input so that any change to it would show.
 class CompressFailure : public ::testing::Test {
  protected:
