@@ -158,7 +158,8 @@ Result<CompressReport> Compress(const fs::path& model_path, const Recipe& recipe
     return InvalidArgument("evaluation needs both samples and labels (--eval-data X.npy --eval-labels Y.npy)");
   }
   if (recipe.stages.empty()) return InvalidArgument(recipe.source + ": the recipe has no stages");
-  const fs::path out_dir = fs::absolute(options.output_dir).lexically_normal();
+  fs::path out_dir = fs::absolute(options.output_dir).lexically_normal();
+  if (out_dir.filename().empty()) out_dir = out_dir.parent_path();  // "out/" names the folder "out"
   std::error_code ec;
   if (fs::exists(out_dir, ec)) {
     if (!fs::is_directory(out_dir, ec)) return InvalidArgument(out_dir.string() + ": exists and is not a folder");

@@ -209,7 +209,7 @@ constexpr const char* kTail = R"html(
     });
     var top = 1;
     series.forEach(function (s) { top = Math.max(top, Math.max.apply(null, H[s[0]].counts)); });
-    var W = 300, Hh = 120, n = H.before.counts.length, g = svg('svg', { width: W, height: Hh + 30 });
+    var W = 300, Hh = 120, n = H.before.counts.length, g = svg('svg', { width: W, height: Hh + 18 });
     series.forEach(function (s, k) {
       var c = H[s[0]].counts, pts = [];
       for (var b = 0; b < n; b++) {
@@ -222,8 +222,8 @@ constexpr const char* kTail = R"html(
     g.appendChild(svg('text', { x: 0, y: Hh + 14 }, H.before.min.toPrecision(3)));
     g.appendChild(svg('text', { x: W - 40, y: Hh + 14 }, H.before.max.toPrecision(3)));
     var zeros = series.map(function (s) { return s[0].replace('_', ' ') + ' ' + H[s[0]].zeros.toLocaleString('en-US'); });
-    g.appendChild(svg('text', { x: 0, y: Hh + 28 }, 'zeros: ' + zeros.join(', ')));
     box.appendChild(g);
+    box.appendChild(el('div', { 'class': 'muted' }, 'zeros: ' + zeros.join(', ')));
     document.getElementById('histograms').appendChild(box);
   });
 
