@@ -134,11 +134,13 @@ TEST(CompressCli, HumanOutputAndQuiet) {
   EXPECT_NE(r.out.find("report.html"), std::string::npos) << r.out;
   // Not a terminal: no progress lines on stderr.
   EXPECT_EQ(r.err, "");
+  // A trailing slash names the same folder.
   r = Modelpress("compress " + Q(Sample("digits_mlp.onnx")) + " --recipe " + Q(Recipe("slim-channels")) + " -o " +
-                 Q(dir / "b") + " --quiet");
+                 Q((dir / "b").string() + "/") + " --quiet");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "");
   EXPECT_TRUE(fs::exists(dir / "b" / "model.mpk"));
+  EXPECT_EQ(Listing(dir.path()), (std::vector<std::string>{"a", "b"}));
 }
 
 // On a terminal (a pseudo-terminal from util-linux's `script`), stderr shows
