@@ -1,15 +1,14 @@
 // The compress pipeline: recipe stages on one in-memory model, then save,
 // pack, evaluate and report, all inside a temporary folder renamed at the end.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <set>
-#include <sstream>
-#include <unistd.h>
 
 #include "modelpress/evaluate.h"
 #include "modelpress/graph.h"

@@ -2,11 +2,11 @@
 // and its exceptions become InvalidArgument with the file and line.
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
 #include <regex>
-#include <set>
 #include <sstream>
 
 #include "modelpress/pipeline.h"
