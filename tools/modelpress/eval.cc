@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.h"
+#include "modelpress/evaluate.h"
 #include "modelpress/npy.h"
 #include "modelpress/onnx_io.h"
 #include "modelpress/runtime.h"
@@ -37,84 +38,17 @@ Result<Loaded> LoadForEval(const std::string& path, const NpyArray& x, const std
   l.model = std::make_unique<Model>(std::move(m));
   MP_ASSIGN_OR_RETURN(runtime::Executor e, runtime::Executor::Create(*l.model));
   l.exec = std::make_unique<runtime::Executor>(std::move(e));
-  if (l.exec->inputs().size() != 1) {
-    return Unsupported(path + ": eval needs a model with one input, this one has " +
-                       std::to_string(l.exec->inputs().size()));
-  }
-  if (l.exec->outputs().empty()) return Unsupported(path + ": the model has no outputs");
-  const runtime::ValueSpec& in = l.exec->inputs()[0];
-  if (in.dtype != DType::kUndefined && in.dtype != x.dtype) {
-    return Corrupt(x_name + ": holds " + DTypeName(x.dtype) + " but input '" + in.name + "' of " + path + " is " +
-                   DTypeName(in.dtype));
-  }
-  MP_RETURN_IF_ERROR(runtime::CheckSamplesFit(in, x.shape, x_name, path));
-  if (in.has_shape && !in.shape.empty() && in.shape[0] > 0) l.fixed_batch = in.shape[0];
+  MP_ASSIGN_OR_RETURN(l.fixed_batch, runtime::CheckSamples(*l.exec, path, x, x_name));
   return l;
 }
 
-// Runs rows [start, start+count) of x, zero-padded to `rows` rows when the
-// model's batch is fixed, and returns the first output's rows (count of them).
 Result<std::vector<float>> RunRows(const Loaded& l, const NpyArray& x, int64_t start, int64_t count, int64_t rows,
                                    int64_t* row_size) {
-  const int64_t sample = x.shape.empty() ? 1 : x.size() / std::max<int64_t>(x.shape[0], 1);
-  const size_t es = DTypeSize(x.dtype);
-  std::vector<int64_t> shape = x.shape;
-  shape[0] = rows;
-  runtime::Tensor t;
-  if (rows == count) {
-    t = runtime::Tensor::Borrow(x.dtype, shape, x.data.data() + start * sample * es);
-  } else {
-    MP_ASSIGN_OR_RETURN(t, runtime::Tensor::Zeros(x.dtype, shape));
-    std::memcpy(t.mutable_data<std::byte>(), x.data.data() + start * sample * es, count * sample * es);
-  }
-  auto out = l.exec->Run({t});
-  if (!out.ok()) {
-    // The model cannot run on these samples: an inconsistency between the data and the model.
-    const Status& s = out.status();
-    return s.code() == StatusCode::kInvalidArgument ? Corrupt(s.message()) : s;
-  }
-  const runtime::Tensor& y = (*out)[0];
-  if (y.rank() == 0 || y.shape()[0] != rows) {
-    return Unsupported(l.model->source() + ": first output '" + l.exec->outputs()[0].name + "' has shape " +
-                       ShapeToString(y.shape()) + ", not [batch, ...]; eval needs the batch as its leading dim");
-  }
-  *row_size = rows > 0 ? y.size() / rows : 0;
-  std::vector<float> v(static_cast<size_t>(count * *row_size));
-  for (size_t i = 0; i < v.size(); ++i) {
-    v[i] = y.dtype() == DType::kFloat32 ? y.data<float>()[i] : static_cast<float>(y.AsDouble(static_cast<int64_t>(i)));
-  }
-  return v;
+  return runtime::RunRows(*l.exec, l.model->source(), x, start, count, rows, row_size);
 }
 
-int64_t Argmax(const float* v, int64_t n) {
-  int64_t best = 0;
-  for (int64_t j = 1; j < n; ++j) {
-    if (v[j] > v[best]) best = j;
-  }
-  return best;
-}
-
-Result<std::vector<int64_t>> ReadLabels(const std::string& path, int64_t samples) {
-  MP_ASSIGN_OR_RETURN(NpyArray y, ReadNpy(path));
-  if (y.dtype != DType::kInt64 && y.dtype != DType::kInt32 && y.dtype != DType::kUint8 && y.dtype != DType::kInt8) {
-    return Corrupt(path + ": labels must be integers, got " + DTypeName(y.dtype));
-  }
-  const bool shape_ok = (y.shape.size() == 1 || (y.shape.size() == 2 && y.shape[1] == 1)) && y.shape[0] == samples;
-  if (!shape_ok) {
-    return Corrupt(path + ": has shape " + ShapeToString(y.shape) + ", expected [" + std::to_string(samples) +
-                   "] labels, one per sample of the input");
-  }
-  std::vector<int64_t> labels(static_cast<size_t>(samples));
-  for (int64_t i = 0; i < samples; ++i) {
-    switch (y.dtype) {
-      case DType::kInt64: labels[i] = y.as<int64_t>()[i]; break;
-      case DType::kInt32: labels[i] = y.as<int32_t>()[i]; break;
-      case DType::kUint8: labels[i] = y.as<uint8_t>()[i]; break;
-      default: labels[i] = y.as<int8_t>()[i]; break;
-    }
-  }
-  return labels;
-}
+using runtime::Argmax;
+using runtime::ReadLabels;
 
 struct CompareStats {
   double max_abs_diff = 0;   // over every output element

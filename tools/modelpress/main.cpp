@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   modelpress::cli::SetupUnpack(app, &exit_code);
   modelpress::cli::SetupEval(app, &exit_code);
   modelpress::cli::SetupQuantize(app, &exit_code);
+  modelpress::cli::SetupCompress(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

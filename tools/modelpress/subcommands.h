@@ -16,5 +16,6 @@ void SetupPack(CLI::App& app, int* exit_code);
 void SetupUnpack(CLI::App& app, int* exit_code);
 void SetupEval(CLI::App& app, int* exit_code);
 void SetupQuantize(CLI::App& app, int* exit_code);
+void SetupCompress(CLI::App& app, int* exit_code);
 
 }  // namespace modelpress::cli
