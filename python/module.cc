@@ -126,17 +126,17 @@ Borrowed Borrow(const py::buffer& buffer, const std::string& dtype, const std::s
   return b;
 }
 
-// An optional earlier mask (bool or uint8, any shape with as many elements).
-std::optional<py::buffer_info> BorrowPrevious(const std::optional<py::buffer>& previous, int64_t size,
-                                              const std::string& what) {
-  if (!previous) return std::nullopt;
-  py::buffer_info info = previous->request();
+// An optional mask (bool or uint8, any shape with as many elements).
+std::optional<py::buffer_info> BorrowMask(const std::optional<py::buffer>& mask, int64_t size, const std::string& what,
+                                          const std::string& noun = "previous mask") {
+  if (!mask) return std::nullopt;
+  py::buffer_info info = mask->request();
   if (info.itemsize != 1 || (info.format != "?" && info.format != "B" && info.format != "b")) {
-    throw py::type_error(what + ": previous mask must be bool or uint8, got format '" + info.format + "'");
+    throw py::type_error(what + ": " + noun + " must be bool or uint8, got format '" + info.format + "'");
   }
-  CheckContiguous(info, what + " previous mask");
+  CheckContiguous(info, what + ": " + noun);
   if (info.size != size) {
-    throw py::value_error(what + ": previous mask has " + std::to_string(info.size) + " elements for a tensor of " +
+    throw py::value_error(what + ": " + noun + " has " + std::to_string(info.size) + " elements for a tensor of " +
                           std::to_string(size));
   }
   return info;
@@ -166,7 +166,7 @@ py::array UnstructuredMaskPy(const py::buffer& w, double sparsity, const std::op
                              const std::string& dtype, int threads) {
   CheckSparsityArg(sparsity);
   Borrowed b = Borrow(w, dtype, "weights");
-  auto prev = BorrowPrevious(previous, b.view.size(), "weights");
+  auto prev = BorrowMask(previous, b.view.size(), "weights");
   py::array mask = NewMask(b.info);
   const MaskInput in{b.view, Bytes(prev)};
   std::span<uint8_t> keep = MaskBytes(mask);
@@ -201,7 +201,7 @@ py::list GlobalMasksPy(const std::vector<py::buffer>& weights, double sparsity,
   for (size_t i = 0; i < weights.size(); ++i) {
     const std::string what = "weights[" + std::to_string(i) + "]";
     borrowed.push_back(Borrow(weights[i], dtypes.empty() ? "" : dtypes[i], what));
-    prevs.push_back(previous ? BorrowPrevious((*previous)[i], borrowed.back().view.size(), what) : std::nullopt);
+    prevs.push_back(previous ? BorrowMask((*previous)[i], borrowed.back().view.size(), what) : std::nullopt);
     masks.push_back(NewMask(borrowed.back().info));
   }
   for (size_t i = 0; i < weights.size(); ++i) {
@@ -250,7 +250,7 @@ py::array NMMaskPy(const py::buffer& w, int n, int m, const std::string& role,
                    const std::optional<py::buffer>& previous, const std::string& dtype) {
   Borrowed b = Borrow(w, dtype, "weights");
   const int axis = ReductionAxis(role, b.view.shape());
-  auto prev = BorrowPrevious(previous, b.view.size(), "weights");
+  auto prev = BorrowMask(previous, b.view.size(), "weights");
   py::array mask = NewMask(b.info);
   const MaskInput in{b.view, Bytes(prev)};
   std::span<uint8_t> keep = MaskBytes(mask);
@@ -269,7 +269,7 @@ py::array NMMaskPy(const py::buffer& w, int n, int m, const std::string& role,
 void ApplyMaskPy(const py::buffer& w, const py::buffer& mask, const std::string& dtype) {
   Borrowed b = Borrow(w, dtype, "weights", /*writable=*/true);
   if (b.info.readonly) throw py::value_error("weights are read-only; apply_mask writes them in place");
-  auto keep = BorrowPrevious(mask, b.view.size(), "apply_mask");
+  auto keep = BorrowMask(mask, b.view.size(), "apply_mask", "mask");
   const MutableTensorView mv{b.view.dtype(), b.view.shape(),
                              std::span<std::byte>(static_cast<std::byte*>(b.info.ptr), b.view.packed_bytes())};
   Check(ApplyMask(mv, Bytes(keep)));
@@ -394,7 +394,9 @@ NpyArray CalibrationArray(const py::object& data) {
   }
   if (!py::isinstance<py::buffer>(data)) throw py::type_error("calib_data must be a .npy path or a float32 array");
   py::buffer_info info = data.cast<py::buffer>().request();
-  if (BufferDType(info, "", "calib_data") != DType::kFloat32) throw py::type_error("calib_data must be float32");
+  if (info.itemsize != 4 || (info.format != "f" && info.format != "<f" && info.format != "=f")) {
+    throw py::type_error("calib_data must be float32, got format '" + info.format + "'");
+  }
   CheckContiguous(info, "calib_data");
   NpyArray a;
   a.dtype = DType::kFloat32;

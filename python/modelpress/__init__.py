@@ -8,19 +8,17 @@ Masks come back as bool arrays of the weight's shape; for a PyTorch weight,
 as a bool tensor sharing the array's memory.
 """
 
+import functools
+import os
+
 from . import _modelpress as _core
 from ._modelpress import (  # noqa: F401  (re-exported)
     CorruptError,
     UnsupportedError,
     agp_sparsity,
-    inspect_file,
     iterative_rounds,
     iterative_sparsity,
-    pack_file,
-    prune_file,
-    quantize_file,
     reduction_axis,
-    unpack_file,
 )
 
 __all__ = [
@@ -110,3 +108,23 @@ def apply_mask(w, mask, *, dtype=""):
     """Zeroes w in place where mask is False (w must be writable and contiguous)."""
     buf, dt = _buffer(w, dtype)
     _core.apply_mask(buf, _prev(mask), dtype=dt)
+
+
+def _paths(fn, count):
+    """fn accepting str or os.PathLike (pathlib.Path) for its first `count` arguments."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        args = [os.fspath(a) if i < count else a for i, a in enumerate(args)]
+        if "calib_data" in kwargs and isinstance(kwargs["calib_data"], os.PathLike):
+            kwargs["calib_data"] = os.fspath(kwargs["calib_data"])
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+prune_file = _paths(_core.prune_file, 2)
+quantize_file = _paths(_core.quantize_file, 2)
+pack_file = _paths(_core.pack_file, 2)
+unpack_file = _paths(_core.unpack_file, 2)
+inspect_file = _paths(_core.inspect_file, 1)

@@ -55,6 +55,15 @@ def test_roles_that_do_not_fit_the_shape():
         modelpress.nm_mask(np.ones((4, 8), np.float32), 5, 4)
 
 
+def test_calibration_data_of_the_wrong_type_or_shape(tmp_path, samples):
+    src = str(samples / "digits_mlp.onnx")
+    with pytest.raises(TypeError, match="calib_data must be float32"):
+        modelpress.quantize_file(src, str(tmp_path / "q.onnx"), mode="static", calib_data=np.ones((4, 64)))
+    with pytest.raises(modelpress.CorruptError, match="expects"):
+        modelpress.quantize_file(src, str(tmp_path / "q.onnx"), mode="static", calib_data=np.ones((4, 5), np.float32))
+    assert not (tmp_path / "q.onnx").exists()
+
+
 def test_bad_previous_masks_and_schedules():
     w = np.ones(10, np.float32)
     with pytest.raises(ValueError, match="previous mask has 5 elements"):
@@ -67,6 +76,8 @@ def test_bad_previous_masks_and_schedules():
         modelpress.agp_sparsity(5, 0, 10, 0.0, 1.0)
     with pytest.raises(ValueError):
         modelpress.iterative_rounds(0.0, 0.9)
+    with pytest.raises(ValueError, match="apply_mask: mask has 3 elements"):
+        modelpress.apply_mask(np.ones(4, np.float32), np.ones(3, bool))
     with pytest.raises(ValueError, match="read-only"):
         ro = np.ones(8, np.float32)
         ro.flags.writeable = False

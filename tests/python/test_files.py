@@ -37,11 +37,11 @@ def test_quantize_file_static_with_array_or_path(tmp_path, samples, cli):
 
 def test_pack_unpack_inspect_round_trip(tmp_path, samples, cli):
     src = samples / "digits_mlp.onnx"
-    packed = modelpress.pack_file(str(src), str(tmp_path / "m.mpk"))
+    packed = modelpress.pack_file(src, tmp_path / "m.mpk")  # pathlib paths work as str does
     assert packed["artifact_bytes"] == (tmp_path / "m.mpk").stat().st_size
     assert packed["input_bytes"] == src.stat().st_size
     assert {t["name"] for t in packed["tensors"]} >= {"fc1.weight", "fc2.weight"}
-    un = modelpress.unpack_file(str(tmp_path / "m.mpk"), str(tmp_path / "u.onnx"))
+    un = modelpress.unpack_file(tmp_path / "m.mpk", tmp_path / "u.onnx")
     assert pathlib.Path(un["written"][0]) == tmp_path / "u.onnx"
     onnx.checker.check_model(onnx.load(str(tmp_path / "u.onnx")))
     for path in (src, tmp_path / "m.mpk"):
