@@ -118,3 +118,31 @@ def test_file_errors_map_to_exception_types(tmp_path, samples):
         locked.mkdir(mode=0o500)
         with pytest.raises(OSError):
             modelpress.prune_file(src, str(locked / "o.onnx"))
+
+
+def test_unsupported_and_permission_errors(tmp_path, samples):
+    src = str(samples / "digits_mlp.onnx")
+    q = tmp_path / "q.onnx"
+    modelpress.quantize_file(src, str(q))
+    with pytest.raises(modelpress.UnsupportedError, match="already quantized|quantized"):
+        modelpress.quantize_file(str(q), str(tmp_path / "qq.onnx"))
+    assert not (tmp_path / "qq.onnx").exists()
+
+    # External data whose location leaves the model's folder is refused.
+    import onnx
+    from onnx import helper, TensorProto
+
+    (tmp_path / "secret.bin").write_bytes(b"\0" * 16)
+    inner = tmp_path / "model"
+    inner.mkdir()
+    w = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[4])
+    w.data_location = TensorProto.EXTERNAL
+    for k, v in (("location", "../secret.bin"), ("offset", "0"), ("length", "16")):
+        e = w.external_data.add()
+        e.key, e.value = k, v
+    graph = helper.make_graph([helper.make_node("Add", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4])], [w])
+    (inner / "escape.onnx").write_bytes(helper.make_model(graph).SerializeToString())
+    with pytest.raises(PermissionError, match="escape.onnx"):
+        modelpress.inspect_file(str(inner / "escape.onnx"))
