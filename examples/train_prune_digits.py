@@ -230,13 +230,16 @@ def main():
 
     print(f"dense float32: top-1 {pct(dense_ort)} % (ONNX Runtime), {dense_bytes:,} bytes; "
           f"trained {args.finetune_epochs} epochs more without pruning: {pct(longer_ort)} %\n")
-    print("| target | fp32 top-1 | INT8 per-channel: top-1 / bytes / vs dense | INT7 per-tensor: top-1 / bytes / vs dense "
-          "| torch.prune fp32 top-1 | fine-tune s modelpress / torch.prune | of which masks s |")
+    print("| target | fp32 top-1 | INT8 per-channel: top-1 / bytes / vs dense "
+          "| INT7 per-tensor: top-1 / bytes / vs dense | torch.prune fp32 top-1 "
+          "| fine-tune s modelpress / torch.prune | of which masks s |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['target']:.0%} | {pct(r['mp_fp32'])} | {pct(r['pc_top1'])} / {r['pc_bytes']:,} / {r['pc_ratio']:.1f}× "
+        print(f"| {r['target']:.0%} | {pct(r['mp_fp32'])} "
+              f"| {pct(r['pc_top1'])} / {r['pc_bytes']:,} / {r['pc_ratio']:.1f}× "
               f"| {pct(r['pt7_top1'])} / {r['pt7_bytes']:,} / {r['pt7_ratio']:.1f}× | {pct(r['torch_fp32'])} "
-              f"| {r['mp_seconds']:.1f} / {r['torch_seconds']:.1f} | {r['mp_mask_seconds']:.2f} / {r['torch_mask_seconds']:.2f} |")
+              f"| {r['mp_seconds']:.1f} / {r['torch_seconds']:.1f} "
+              f"| {r['mp_mask_seconds']:.2f} / {r['torch_mask_seconds']:.2f} |")
     print(f"\nmodels in {out}", file=sys.stderr)
 
 

@@ -277,7 +277,10 @@ void ApplyMaskPy(const py::buffer& w, const py::buffer& mask, const std::string&
 
 double AgpSparsity(int64_t step, int64_t begin, int64_t end, double initial, double final, int64_t frequency,
                    double power) {
-  if (end <= begin) throw py::value_error("agp_sparsity: end step " + std::to_string(end) + " must follow begin " + std::to_string(begin));
+  if (end <= begin) {
+    throw py::value_error("agp_sparsity: end step " + std::to_string(end) + " must follow begin " +
+                          std::to_string(begin));
+  }
   if (frequency <= 0) throw py::value_error("agp_sparsity: frequency must be positive");
   CheckSparsityArg(initial);
   CheckSparsityArg(final);
@@ -342,7 +345,9 @@ py::object PruneFile(const std::string& model_path, const std::string& output, c
       filter.roles.push_back(it->second);
     }
   }
-  if (scope != "layer" && scope != "global") throw py::value_error("scope must be 'layer' or 'global', got '" + scope + "'");
+  if (scope != "layer" && scope != "global") {
+    throw py::value_error("scope must be 'layer' or 'global', got '" + scope + "'");
+  }
   if (method != "unstructured" && method != "nm") {
     throw py::value_error("method must be 'unstructured' or 'nm', got '" + method + "'");
   }
@@ -544,8 +549,9 @@ PYBIND11_MODULE(_modelpress, m) {
         "Keep-masks with one magnitude threshold across all tensors.");
   m.def("nm_mask", &NMMaskPy, "w"_a, "n"_a, "m"_a, "role"_a = "linear", py::kw_only(), "previous"_a = py::none(),
         "dtype"_a = "", "N:M keep-mask along the reduction axis of the role (linear, conv, matmul, convtranspose).");
-  m.def("reduction_axis", [](const std::string& role, const std::vector<int64_t>& shape) { return ReductionAxis(role, shape); },
-        "role"_a, "shape"_a, "The axis N:M groups run along for a weight of this role and shape.");
+  m.def("reduction_axis",
+        [](const std::string& role, const std::vector<int64_t>& shape) { return ReductionAxis(role, shape); }, "role"_a,
+        "shape"_a, "The axis N:M groups run along for a weight of this role and shape.");
   m.def("apply_mask", &ApplyMaskPy, "w"_a, "mask"_a, py::kw_only(), "dtype"_a = "",
         "Zeroes w in place where mask is False.");
   m.def("agp_sparsity", &AgpSparsity, "step"_a, "begin"_a, "end"_a, "initial"_a, "final"_a, py::kw_only(),

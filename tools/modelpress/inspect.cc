@@ -70,18 +70,21 @@ int RunInspect(const InspectOptions& o) {
   // Largest tensors first, so the eye lands where the bytes are.
   std::vector<const nlohmann::json*> order;
   for (const auto& t : j["tensors"]) order.push_back(&t);
-  std::stable_sort(order.begin(), order.end(),
-                   [](auto* a, auto* b) { return (*a)["bytes"].template get<uint64_t>() > (*b)["bytes"].template get<uint64_t>(); });
-  std::vector<std::vector<std::string>> table = {{"tensor", "role", "shape", "dtype", "bytes", "share", "zeros", "2:4"}};
+  std::stable_sort(order.begin(), order.end(), [](const nlohmann::json* a, const nlohmann::json* b) {
+    return (*a)["bytes"].get<uint64_t>() > (*b)["bytes"].get<uint64_t>();
+  });
+  std::vector<std::vector<std::string>> table = {
+      {"tensor", "role", "shape", "dtype", "bytes", "share", "zeros", "2:4"}};
   for (const nlohmann::json* t : order) {
     const auto& r = *t;
     const uint64_t b = r["bytes"].get<uint64_t>();
     const int64_t p = r["parameters"].get<int64_t>();
     const std::string via = r.contains("via") ? " (via " + r["via"].get<std::string>() + ")" : "";
     table.push_back({r["name"].get<std::string>(), r["role"].get<std::string>() + via,
-                     ShapeToString(r["shape"].get<std::vector<int64_t>>()), r["dtype"].get<std::string>(), HumanBytes(b),
-                     bytes ? Percent(static_cast<double>(b) / bytes) : "-",
-                     p ? Percent(static_cast<double>(r["zeros"].get<int64_t>()) / p) : "-", r["nm_2_4"].get<std::string>()});
+                     ShapeToString(r["shape"].get<std::vector<int64_t>>()), r["dtype"].get<std::string>(),
+                     HumanBytes(b), bytes ? Percent(static_cast<double>(b) / bytes) : "-",
+                     p ? Percent(static_cast<double>(r["zeros"].get<int64_t>()) / p) : "-",
+                     r["nm_2_4"].get<std::string>()});
   }
   PrintTable(table, {4, 5, 6});
   std::cout << "\ntotal     " << Grouped(params) << " parameters (" << Grouped(nonzero) << " nonzero, "

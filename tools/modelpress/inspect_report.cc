@@ -160,7 +160,8 @@ Result<nlohmann::json> InspectArtifactJson(const std::string& path) {
     std::string detail;
     MP_RETURN_IF_ERROR(reader.ReadTensor(t, buf, &detail));
     const double b = pack::EntropyBoundBits(t.dtype, buf);
-    const double bpe = t.element_count ? 8.0 * static_cast<double>(t.stored_bytes) / static_cast<double>(t.element_count) : 0;
+    const double bpe =
+        t.element_count ? 8.0 * static_cast<double>(t.stored_bytes) / static_cast<double>(t.element_count) : 0;
     bytes += t.bytes;
     stored += t.stored_bytes;
     elements += t.element_count;

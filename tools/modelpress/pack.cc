@@ -80,8 +80,8 @@ int RunInspectArtifact(const std::string& path, bool json) {
   }
   std::cout << "artifact  " << path << "  (modelpress artifact, format " << j["version"].get<std::string>() << ")\n";
   const bool exact = j["byte_exact_onnx"].get<bool>();
-  std::cout << "size      " << HumanBytes(j["bytes"].get<uint64_t>()) << " from a " << HumanBytes(j["onnx_bytes"].get<uint64_t>())
-            << " .onnx" << (j["external_files"].empty() ? "" : " + external data") << "; unpack gives "
+  std::cout << "size      " << HumanBytes(j["bytes"].get<uint64_t>()) << " from a "
+            << HumanBytes(j["onnx_bytes"].get<uint64_t>()) << " .onnx" << (j["external_files"].empty() ? "" : " + external data") << "; unpack gives "
             << (exact ? "the same bytes (checked)" : "every tensor and the graph exactly") << "\n";
   std::cout << "graph     " << HumanBytes(j["graph"]["stored_bytes"].get<uint64_t>()) << " stored ("
             << HumanBytes(j["graph"]["bytes"].get<uint64_t>()) << " serialized, zstd)\n";
