@@ -141,6 +141,27 @@ def finetune_torch(dense, x, y, target, epochs, seed):
     return model, mask_seconds
 
 
+@torch.no_grad()
+def drop_dead_neurons(model):
+    """A copy without the hidden units that pruning disconnected, computing the same function.
+
+    A unit whose outgoing weights are all zero is unused; one whose incoming
+    weights are all zero outputs the constant relu(bias), which is folded into
+    the next layer's bias. Either way its row, bias and column go.
+    """
+    layers = [copy.deepcopy(l) for l in linear_layers(model)]
+    for a, b in zip(layers, layers[1:]):
+        no_in = (a.weight == 0).all(dim=1)
+        no_out = (b.weight == 0).all(dim=0)
+        b.bias += b.weight[:, no_in & ~no_out] @ torch.relu(a.bias[no_in & ~no_out])
+        keep = ~(no_in | no_out)
+        a.weight = torch.nn.Parameter(a.weight[keep].clone())
+        a.bias = torch.nn.Parameter(a.bias[keep].clone())
+        b.weight = torch.nn.Parameter(b.weight[:, keep].clone())
+        a.out_features, b.in_features = int(keep.sum()), int(keep.sum())
+    return torch.nn.Sequential(layers[0], torch.nn.ReLU(), layers[1], torch.nn.ReLU(), layers[2])
+
+
 def export(model, path):
     model.eval()
     torch.onnx.export(model, torch.zeros(1, 64), str(path), input_names=["x"], output_names=["logits"],
@@ -212,11 +233,19 @@ def main():
             if name == "mp":
                 # Two weight encodings: int8 per output channel (the default), and
                 # one scale per tensor with 7-bit weights (reduce_range), which
-                # drops the per-channel scales and one bit of every kept weight.
-                for tag, per_channel, reduce_range in (("pc", True, False), ("pt7", False, True)):
+                # drops the per-channel scales and one bit of every kept weight;
+                # the second also on the model without its disconnected units.
+                small = drop_dead_neurons(model)
+                with torch.no_grad():
+                    row["shrink_max_diff"] = float((small(xt) - model(xt)).abs().max())
+                export(small, f"{stem}_shrunk.onnx")
+                row["hidden"] = [l.out_features for l in linear_layers(small)[:-1]]
+                for tag, per_channel, reduce_range, src in (("pc", True, False, stem.with_suffix(".onnx")),
+                                                            ("pt7", False, True, stem.with_suffix(".onnx")),
+                                                            ("small", False, True, f"{stem}_shrunk.onnx")):
                     q_file, mpk, back = (f"{stem}_{tag}.onnx", f"{stem}_{tag}.mpk", f"{stem}_{tag}_unpacked.onnx")
-                    modelpress.quantize_file(str(stem.with_suffix(".onnx")), q_file, mode="static",
-                                             calib_data=str(calib), per_channel=per_channel, reduce_range=reduce_range)
+                    modelpress.quantize_file(str(src), q_file, mode="static", calib_data=str(calib),
+                                             per_channel=per_channel, reduce_range=reduce_range)
                     packed = modelpress.pack_file(q_file, mpk)
                     modelpress.unpack_file(mpk, back)
                     row[tag + "_top1"] = ort_top1(back, x_file, y_file)
@@ -231,13 +260,16 @@ def main():
     print(f"dense float32: top-1 {pct(dense_ort)} % (ONNX Runtime), {dense_bytes:,} bytes; "
           f"trained {args.finetune_epochs} epochs more without pruning: {pct(longer_ort)} %\n")
     print("| target | fp32 top-1 | INT8 per-channel: top-1 / bytes / vs dense "
-          "| INT7 per-tensor: top-1 / bytes / vs dense | torch.prune fp32 top-1 "
+          "| INT7 per-tensor: top-1 / bytes / vs dense | + dead units removed: hidden / top-1 / bytes / vs dense "
+          "| torch.prune fp32 top-1 "
           "| fine-tune s modelpress / torch.prune | of which masks s |")
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['target']:.0%} | {pct(r['mp_fp32'])} "
               f"| {pct(r['pc_top1'])} / {r['pc_bytes']:,} / {r['pc_ratio']:.1f}× "
-              f"| {pct(r['pt7_top1'])} / {r['pt7_bytes']:,} / {r['pt7_ratio']:.1f}× | {pct(r['torch_fp32'])} "
+              f"| {pct(r['pt7_top1'])} / {r['pt7_bytes']:,} / {r['pt7_ratio']:.1f}× "
+              f"| {'-'.join(map(str, r['hidden']))} / {pct(r['small_top1'])} / {r['small_bytes']:,} / "
+              f"{r['small_ratio']:.1f}× | {pct(r['torch_fp32'])} "
               f"| {r['mp_seconds']:.1f} / {r['torch_seconds']:.1f} "
               f"| {r['mp_mask_seconds']:.2f} / {r['torch_mask_seconds']:.2f} |")
     print(f"\nmodels in {out}", file=sys.stderr)
