@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.h"
+#include "inspect_report.h"
 #include "modelpress/pack.h"
 #include "modelpress/tensor.h"
 #include "subcommands.h"
@@ -51,61 +52,42 @@ std::string Fixed(double v, int digits = 2) {
 }  // namespace
 
 int RunInspectArtifact(const std::string& path, bool json) {
-  auto reader = pack::Reader::Open(path);
-  if (!reader.ok()) return Fail(reader.status());
-  const pack::ArtifactInfo& info = reader->info();
-  nlohmann::json j;
-  j["file"] = path;
-  j["format"] = "mpk";
-  j["version"] = std::to_string(info.version_major) + "." + std::to_string(info.version_minor);
-  j["bytes"] = info.file_size;
-  j["onnx_bytes"] = info.onnx_size;
-  j["byte_exact_onnx"] = info.exact_onnx;
-  j["graph"] = {{"stored_bytes", info.skeleton_stored}, {"bytes", info.skeleton_bytes}};
-  j["index_bytes"] = info.index_bytes;
-  j["external_files"] = nlohmann::json::array();
-  for (const auto& f : info.files) {
-    j["external_files"].push_back({{"name", f.name}, {"bytes", f.size}, {"residue_stored_bytes", f.residue_stored}});
-  }
-  j["tensors"] = nlohmann::json::array();
-  uint64_t bytes = 0, stored = 0, elements = 0;
-  double bound = 0;
+  auto report = InspectArtifactJson(path);
+  if (!report.ok()) return Fail(report.status());
+  const nlohmann::json& j = *report;
   std::vector<std::vector<std::string>> table = {
       {"tensor", "dtype", "shape", "bytes", "stored", "bits/elem", "bound", "vs bound", "encoder"}};
-  for (const auto& t : reader->tensors()) {
-    std::vector<std::byte> buf(t.bytes);
-    std::string detail;
-    if (auto s = reader->ReadTensor(t, buf, &detail); !s.ok()) return Fail(s);
-    const double b = pack::EntropyBoundBits(t.dtype, buf);
-    const double bpe = t.element_count ? 8.0 * static_cast<double>(t.stored_bytes) / static_cast<double>(t.element_count) : 0;
-    const double bound_bpe = t.element_count ? b / static_cast<double>(t.element_count) : 0;
-    const double vs = b > 0 ? 8.0 * static_cast<double>(t.stored_bytes) / b - 1.0 : 0;
-    bytes += t.bytes;
-    stored += t.stored_bytes;
-    elements += t.element_count;
-    bound += b;
-    j["tensors"].push_back({{"name", t.name}, {"dtype", DTypeName(t.dtype)}, {"shape", t.shape}, {"bytes", t.bytes},
-                            {"stored_bytes", t.stored_bytes}, {"bits_per_element", bpe}, {"bound_bits", b},
-                            {"encoder", std::string(pack::EncoderName(t.encoder))}, {"streams", detail}});
-    table.push_back({t.name, DTypeName(t.dtype), ShapeToString(t.shape), HumanBytes(t.bytes), HumanBytes(t.stored_bytes),
-                     Fixed(bpe), Fixed(bound_bpe), b > 0 ? (vs >= 0 ? "+" : "") + Fixed(100 * vs, 1) + "%" : "-",
-                     std::string(pack::EncoderName(t.encoder)) + " " + detail});
+  for (const auto& t : j["tensors"]) {
+    const std::vector<int64_t> shape = t["shape"].get<std::vector<int64_t>>();
+    const int64_t count = ElementCount(shape).value_or(0);
+    const uint64_t stored_bytes = t["stored_bytes"].get<uint64_t>();
+    const double b = t["bound_bits"].get<double>();
+    const double bound_bpe = count ? b / static_cast<double>(count) : 0;
+    const double vs = b > 0 ? 8.0 * static_cast<double>(stored_bytes) / b - 1.0 : 0;
+    table.push_back({t["name"].get<std::string>(), t["dtype"].get<std::string>(), ShapeToString(shape),
+                     HumanBytes(t["bytes"].get<uint64_t>()), HumanBytes(stored_bytes),
+                     Fixed(t["bits_per_element"].get<double>()), Fixed(bound_bpe),
+                     b > 0 ? (vs >= 0 ? "+" : "") + Fixed(100 * vs, 1) + "%" : "-",
+                     t["encoder"].get<std::string>() + " " + t["streams"].get<std::string>()});
   }
-  j["totals"] = {{"tensors", reader->tensors().size()}, {"bytes", bytes}, {"stored_bytes", stored},
-                 {"bound_bytes", bound / 8}, {"elements", elements}};
+  const uint64_t bytes = j["totals"]["bytes"].get<uint64_t>();
+  const uint64_t stored = j["totals"]["stored_bytes"].get<uint64_t>();
+  const uint64_t elements = j["totals"]["elements"].get<uint64_t>();
+  const double bound = 8 * j["totals"]["bound_bytes"].get<double>();
   if (json) {
     std::cout << j.dump(2) << "\n";
     return kExitOk;
   }
   std::cout << "artifact  " << path << "  (modelpress artifact, format " << j["version"].get<std::string>() << ")\n";
-  std::cout << "size      " << HumanBytes(info.file_size) << " from a " << HumanBytes(info.onnx_size) << " .onnx"
-            << (info.files.empty() ? "" : " + external data") << "; unpack gives "
-            << (info.exact_onnx ? "the same bytes (checked)" : "every tensor and the graph exactly") << "\n";
-  std::cout << "graph     " << HumanBytes(info.skeleton_stored) << " stored (" << HumanBytes(info.skeleton_bytes)
-            << " serialized, zstd)\n";
-  for (const auto& f : info.files) {
-    std::cout << "external  " << f.name << ": " << HumanBytes(f.size) << ", " << HumanBytes(f.residue_stored)
-              << " stored outside tensors\n";
+  const bool exact = j["byte_exact_onnx"].get<bool>();
+  std::cout << "size      " << HumanBytes(j["bytes"].get<uint64_t>()) << " from a "
+            << HumanBytes(j["onnx_bytes"].get<uint64_t>()) << " .onnx" << (j["external_files"].empty() ? "" : " + external data") << "; unpack gives "
+            << (exact ? "the same bytes (checked)" : "every tensor and the graph exactly") << "\n";
+  std::cout << "graph     " << HumanBytes(j["graph"]["stored_bytes"].get<uint64_t>()) << " stored ("
+            << HumanBytes(j["graph"]["bytes"].get<uint64_t>()) << " serialized, zstd)\n";
+  for (const auto& f : j["external_files"]) {
+    std::cout << "external  " << f["name"].get<std::string>() << ": " << HumanBytes(f["bytes"].get<uint64_t>()) << ", "
+              << HumanBytes(f["residue_stored_bytes"].get<uint64_t>()) << " stored outside tensors\n";
   }
   std::cout << "\n";
   std::vector<size_t> width(table[0].size(), 0);
@@ -127,7 +109,7 @@ int RunInspectArtifact(const std::string& path, bool json) {
     while (!line.empty() && line.back() == ' ') line.pop_back();
     std::cout << line << "\n";
   }
-  std::cout << "\ntotal     " << reader->tensors().size() << " tensors, " << HumanBytes(bytes) << " -> " << HumanBytes(stored)
+  std::cout << "\ntotal     " << j["tensors"].size() << " tensors, " << HumanBytes(bytes) << " -> " << HumanBytes(stored)
             << " (" << Fixed(elements ? 8.0 * static_cast<double>(stored) / static_cast<double>(elements) : 0)
             << " bits/elem); order-0 bound " << HumanBytes(static_cast<uint64_t>(bound / 8)) << " ("
             << (bound > 0 ? Fixed(100 * (8.0 * static_cast<double>(stored) / bound - 1), 1) + "% above" : "-") << ")\n";
