@@ -3,6 +3,7 @@
 // inputs the already re-fitted prefix produces.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
@@ -147,10 +148,30 @@ void SamePads(const std::string& mode, int64_t in, int64_t k, int64_t s, int64_t
   *end = total - *begin;
 }
 
-// Feeds the im2col rows of one batch [N, C, (H,) W] to the accumulators of
-// the layer's groups: one row per output position and image, columns
-// (c, kh, kw) in the weight's C order.
-Status AddConvRows(const Layer& l, const runtime::Tensor& x, std::vector<GramAccumulator>* acc) {
+// What is accumulated for one layer, per group: H' = X'^T X' of the inputs
+// the current (pruned) model gives, and with dense targets also X'^T X and
+// X^T X with the dense model's inputs X.
+struct LayerStats {
+  std::vector<GramAccumulator> h;
+  std::vector<CrossGramAccumulator> cross;
+  std::vector<GramAccumulator> dense;
+};
+
+// Adds one batch of paired rows (dense may be null) to `st`, group `g`.
+Status AddRows(LayerStats* st, int64_t g, std::span<const float> rows, const float* dense, int64_t n) {
+  MP_RETURN_IF_ERROR(st->h[g].Add(rows, n));
+  if (dense && !st->dense.empty()) {
+    const std::span<const float> d(dense, rows.size());
+    MP_RETURN_IF_ERROR(st->cross[g].Add(rows, d, n));
+    MP_RETURN_IF_ERROR(st->dense[g].Add(d, n));
+  }
+  return Status::Ok();
+}
+
+// Feeds the im2col rows of one batch [N, C, (H,) W] (and of the dense
+// model's batch, when given) to the layer's accumulators: one row per output
+// position and image, columns (c, kh, kw) in the weight's C order.
+Status AddConvRows(const Layer& l, const runtime::Tensor& x, const float* dense, LayerStats* st) {
   const auto& s = x.shape();
   const size_t want = l.geo.one_d ? 3 : 4;
   if (s.size() != want) return InvalidArgument("input of " + std::to_string(s.size()) + " dims");
@@ -169,66 +190,96 @@ Status AddConvRows(const Layer& l, const runtime::Tensor& x, std::vector<GramAcc
   const int64_t oh = (ih + g.pad_top + g.pad_bottom - ((g.kh - 1) * g.dh + 1)) / g.sh + 1;
   const int64_t ow = (iw + g.pad_left + g.pad_right - ((g.kw - 1) * g.dw + 1)) / g.sw + 1;
   if (oh < 1 || ow < 1) return InvalidArgument("empty convolution output");
-  const float* data = x.data<float>();
-  std::vector<float> rows(static_cast<size_t>(oh * ow * l.columns));
-  for (int64_t img = 0; img < n; ++img) {
-    for (int64_t grp = 0; grp < l.groups; ++grp) {
-      float* out = rows.data();
-      for (int64_t y = 0; y < oh; ++y) {
-        for (int64_t xo = 0; xo < ow; ++xo) {
-          for (int64_t c = 0; c < cg; ++c) {
-            const float* plane = data + ((img * ch) + grp * cg + c) * ih * iw;
-            for (int64_t i = 0; i < g.kh; ++i) {
-              const int64_t yy = y * g.sh - g.pad_top + i * g.dh;
-              for (int64_t j = 0; j < g.kw; ++j) {
-                const int64_t xx = xo * g.sw - g.pad_left + j * g.dw;
-                *out++ = yy >= 0 && yy < ih && xx >= 0 && xx < iw ? plane[yy * iw + xx] : 0.0f;
-              }
+  auto fill = [&](const float* data, int64_t img, int64_t grp, float* out) {
+    for (int64_t y = 0; y < oh; ++y) {
+      for (int64_t xo = 0; xo < ow; ++xo) {
+        for (int64_t c = 0; c < cg; ++c) {
+          const float* plane = data + ((img * ch) + grp * cg + c) * ih * iw;
+          for (int64_t i = 0; i < g.kh; ++i) {
+            const int64_t yy = y * g.sh - g.pad_top + i * g.dh;
+            for (int64_t j = 0; j < g.kw; ++j) {
+              const int64_t xx = xo * g.sw - g.pad_left + j * g.dw;
+              *out++ = yy >= 0 && yy < ih && xx >= 0 && xx < iw ? plane[yy * iw + xx] : 0.0f;
             }
           }
         }
       }
-      MP_RETURN_IF_ERROR((*acc)[grp].Add(rows, oh * ow));
+    }
+  };
+  const size_t size = static_cast<size_t>(oh * ow * l.columns);
+  std::vector<float> rows(size), dense_rows(dense ? size : 0);
+  for (int64_t img = 0; img < n; ++img) {
+    for (int64_t grp = 0; grp < l.groups; ++grp) {
+      fill(x.data<float>(), img, grp, rows.data());
+      if (dense) fill(dense, img, grp, dense_rows.data());
+      MP_RETURN_IF_ERROR(AddRows(st, grp, rows, dense ? dense_rows.data() : nullptr, oh * ow));
     }
   }
   return Status::Ok();
 }
 
-// Runs every calibration batch once through `model` and accumulates H for
-// the layers in `ready`.
-Status CollectGrams(const Model& model, const std::vector<Layer*>& ready, const quant::CalibrationData& data,
-                    std::vector<std::vector<GramAccumulator>>* acc) {
+// Runs every calibration batch once through `model` (and `dense`, when
+// given, first) and accumulates the statistics of the layers in `ready`.
+Status CollectGrams(const Model& model, const Model* dense, const std::vector<Layer*>& ready,
+                    const quant::CalibrationData& data, std::vector<LayerStats>* stats) {
   std::unordered_map<std::string, std::vector<size_t>> watched;
-  acc->clear();
+  stats->clear();
   for (size_t i = 0; i < ready.size(); ++i) {
     watched[ready[i]->input].push_back(i);
-    acc->emplace_back(static_cast<size_t>(ready[i]->groups), GramAccumulator(ready[i]->columns));
+    LayerStats st;
+    const size_t g = static_cast<size_t>(ready[i]->groups);
+    st.h.assign(g, GramAccumulator(ready[i]->columns));
+    if (dense) {
+      st.cross.assign(g, CrossGramAccumulator(ready[i]->columns));
+      st.dense.assign(g, GramAccumulator(ready[i]->columns));
+    }
+    stats->push_back(std::move(st));
   }
   MP_ASSIGN_OR_RETURN(runtime::Executor exec, runtime::Executor::Create(model));
+  std::optional<runtime::Executor> dense_exec;
+  if (dense) {
+    MP_ASSIGN_OR_RETURN(runtime::Executor e, runtime::Executor::Create(*dense));
+    dense_exec.emplace(std::move(e));
+  }
   Status problem;
+  // The dense model's values of the watched tensors for the current batch.
+  std::unordered_map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> dense_values;
   for (int64_t b = 0; b < data.batches; ++b) {
     MP_ASSIGN_OR_RETURN(std::vector<runtime::Tensor> inputs, data.batch(b));
+    dense_values.clear();
+    if (dense_exec) {
+      auto out = dense_exec->Run(inputs, [&](const std::string& name, const runtime::Tensor& t) {
+        if (!watched.count(name) || t.dtype() != DType::kFloat32) return;
+        const auto v = t.values<float>();
+        dense_values[name] = {t.shape(), std::vector<float>(v.begin(), v.end())};
+      });
+      if (!out.ok()) return out.status().WithPrefix(data.source + ", calibration batch " + std::to_string(b));
+    }
     auto out = exec.Run(inputs, [&](const std::string& name, const runtime::Tensor& t) {
       const auto it = watched.find(name);
       if (it == watched.end() || !problem.ok()) return;
+      const float* dv = nullptr;
+      if (dense_exec) {
+        const auto d = dense_values.find(name);
+        if (d != dense_values.end() && d->second.first == t.shape()) dv = d->second.second.data();
+        if (!dv) problem = Internal("the dense model gave no value of the same shape for '" + name + "'");
+      }
       for (size_t i : it->second) {
+        if (!problem.ok()) break;
         const Layer& l = *ready[i];
         if (t.dtype() != DType::kFloat32) {
           problem = Unsupported("input '" + name + "' of " + l.node_name + " is " + DTypeName(t.dtype()) +
                                 ", re-fit needs float32");
         } else if (l.conv) {
-          problem = AddConvRows(l, t, &(*acc)[i]);
+          problem = AddConvRows(l, t, dv, &(*stats)[i]);
         } else if (t.rank() < 1 || t.shape().back() != l.columns) {
           problem = InvalidArgument("input '" + name + "' has shape " + ShapeToString(t.shape()) + ", its last dim is not " +
                                     std::to_string(l.columns));
         } else {
-          problem = (*acc)[i][0].Add(t.values<float>(), t.size() / l.columns);
-        }
-        if (!problem.ok()) {
-          problem = problem.WithPrefix(model.source() + ": layer " + l.node_name);
-          return;
+          problem = AddRows(&(*stats)[i], 0, t.values<float>(), dv, t.size() / l.columns);
         }
       }
+      if (!problem.ok()) problem = problem.WithPrefix(model.source() + ": input '" + name + "'");
     });
     if (!out.ok()) return out.status().WithPrefix(data.source + ", calibration batch " + std::to_string(b));
     MP_RETURN_IF_ERROR(problem);
@@ -304,6 +355,10 @@ Status WriteFloats(Model& model, const std::string& name, std::span<const float>
   return Status::Ok();
 }
 
+Result<Model> Clone(const Model& model) {
+  return Model::FromProto(onnx::ModelProto(model.proto()), model.base_dir(), model.source());
+}
+
 // Prunes every job's tensor in `model` and re-fits those whose layer allows
 // it, layer after layer in dependency order.
 Status ReconstructLayers(Model& model, const std::vector<Job>& jobs, const quant::CalibrationData& data,
@@ -320,7 +375,14 @@ Status ReconstructLayers(Model& model, const std::vector<Job>& jobs, const quant
   }
   FindDependencies(model, layers);
 
-  auto finish = [&](size_t i, std::span<const double> gram, int64_t samples) -> Status {
+  // The dense model, whose layer outputs are the re-fit targets.
+  std::optional<Model> dense;
+  if (o.dense_targets) {
+    MP_ASSIGN_OR_RETURN(Model d, Clone(model));
+    dense.emplace(std::move(d));
+  }
+
+  auto finish = [&](size_t i, std::span<const double> gram, int64_t samples, const RefitTarget* target) -> Status {
     const Layer& l = layers[i];
     MP_ASSIGN_OR_RETURN(TensorView w, model.View(l.tensor));
     const bool fit = l.reason.empty() && samples > 0;
@@ -337,7 +399,7 @@ Status ReconstructLayers(Model& model, const std::vector<Job>& jobs, const quant
       MP_ASSIGN_OR_RETURN(MutableTensorView m, model.MutableTensor(l.tensor));
       MP_RETURN_IF_ERROR(ApplyMask(m, keep));
     } else {
-      MP_ASSIGN_OR_RETURN(RefitResult res, RefitWeights(w, l.output_axis, keep, gram, l.groups, o.refit));
+      MP_ASSIGN_OR_RETURN(RefitResult res, RefitWeights(w, l.output_axis, keep, gram, l.groups, o.refit, target));
       r.method = std::string(RefitMethodName(res.method));
       r.error_before = res.error_before;
       r.error_after = res.error_after;
@@ -350,7 +412,7 @@ Status ReconstructLayers(Model& model, const std::vector<Job>& jobs, const quant
   std::vector<uint8_t> done(layers.size(), 0);
   for (size_t i = 0; i < layers.size(); ++i) {
     if (!layers[i].reason.empty()) {
-      MP_RETURN_IF_ERROR(finish(i, {}, 0).WithPrefix(model.source() + ": tensor '" + layers[i].tensor + "'"));
+      MP_RETURN_IF_ERROR(finish(i, {}, 0, nullptr).WithPrefix(model.source() + ": tensor '" + layers[i].tensor + "'"));
       done[i] = 1;
     }
   }
@@ -366,24 +428,26 @@ Status ReconstructLayers(Model& model, const std::vector<Job>& jobs, const quant
       }
     }
     if (ready.empty()) return Internal(model.source() + ": re-fit found a cycle between layers");
-    std::vector<std::vector<GramAccumulator>> acc;
-    MP_RETURN_IF_ERROR(CollectGrams(model, ready, data, &acc));
+    std::vector<LayerStats> stats;
+    MP_RETURN_IF_ERROR(CollectGrams(model, dense ? &*dense : nullptr, ready, data, &stats));
     for (size_t k = 0; k < ids.size(); ++k) {
-      std::vector<double> gram;
-      for (const GramAccumulator& a : acc[k]) {
-        const std::vector<double> h = a.Gram();
+      std::vector<double> gram, cross, dense_gram;
+      for (size_t g = 0; g < stats[k].h.size(); ++g) {
+        const std::vector<double> h = stats[k].h[g].Gram();
         gram.insert(gram.end(), h.begin(), h.end());
+        if (dense) {
+          const std::vector<double> c = stats[k].cross[g].Cross(), d = stats[k].dense[g].Gram();
+          cross.insert(cross.end(), c.begin(), c.end());
+          dense_gram.insert(dense_gram.end(), d.begin(), d.end());
+        }
       }
-      const int64_t samples = acc[k].empty() ? 0 : acc[k][0].rows();
-      MP_RETURN_IF_ERROR(finish(ids[k], gram, samples).WithPrefix(model.source() + ": tensor '" + layers[ids[k]].tensor + "'"));
+      const int64_t samples = stats[k].h.empty() ? 0 : stats[k].h[0].rows();
+      const RefitTarget target{cross, dense_gram};
+      MP_RETURN_IF_ERROR(finish(ids[k], gram, samples, dense ? &target : nullptr).WithPrefix(model.source() + ": tensor '" + layers[ids[k]].tensor + "'"));
       done[ids[k]] = 1;
     }
   }
   return Status::Ok();
-}
-
-Result<Model> Clone(const Model& model) {
-  return Model::FromProto(onnx::ModelProto(model.proto()), model.base_dir(), model.source());
 }
 
 Status CheckReconstructOptions(const ReconstructOptions& o) {

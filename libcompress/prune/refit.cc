@@ -110,7 +110,7 @@ Status ExactRows(const MatD& hd, const MatF& w, const std::vector<uint8_t>& keep
   for (int64_t r = r0; r < r1; ++r) {
     kept.clear();
     for (int64_t j = 0; j < c; ++j) {
-      if (keep[r * c + j] && w(r, j) != 0) kept.push_back(j);
+      if (keep[r * c + j]) kept.push_back(j);
     }
     out->row(r).setZero();
     if (kept.empty()) continue;
@@ -232,8 +232,58 @@ std::vector<double> GramAccumulator::Gram() const {
   return h;
 }
 
+CrossGramAccumulator::CrossGramAccumulator(int64_t columns, int64_t chunk_rows)
+    : columns_(std::max<int64_t>(0, columns)),
+      chunk_rows_(std::max<int64_t>(1, chunk_rows)),
+      total_(static_cast<size_t>(columns_ * columns_), 0.0) {}
+
+void CrossGramAccumulator::Flush() {
+  if (pending_ == 0) return;
+  const int64_t c = columns_;
+  Eigen::Map<const MatF> a(a_.data(), pending_, c), b(b_.data(), pending_, c);
+  const MatF p = a.transpose() * b;
+  for (int64_t i = 0; i < c * c; ++i) total_[i] += p.data()[i];
+  rows_ += pending_;
+  pending_ = 0;
+  a_.clear();
+  b_.clear();
+}
+
+Status CrossGramAccumulator::Add(std::span<const float> a, std::span<const float> b, int64_t row_count) {
+  if (row_count < 0 || static_cast<int64_t>(a.size()) != row_count * columns_ || a.size() != b.size()) {
+    return InvalidArgument("cross Gram accumulator: " + std::to_string(a.size()) + " and " + std::to_string(b.size()) +
+                           " values are not two sets of " + std::to_string(row_count) + " rows of " +
+                           std::to_string(columns_));
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return InvalidArgument("cross Gram accumulator: a non-finite value");
+  }
+  int64_t r = 0;
+  while (r < row_count) {
+    const int64_t take = std::min(row_count - r, chunk_rows_ - pending_);
+    a_.insert(a_.end(), a.begin() + r * columns_, a.begin() + (r + take) * columns_);
+    b_.insert(b_.end(), b.begin() + r * columns_, b.begin() + (r + take) * columns_);
+    pending_ += take;
+    r += take;
+    if (pending_ == chunk_rows_) Flush();
+  }
+  return Status::Ok();
+}
+
+std::vector<double> CrossGramAccumulator::Cross() const {
+  const int64_t c = columns_;
+  std::vector<double> t = total_;
+  if (pending_ > 0) {
+    Eigen::Map<const MatF> a(a_.data(), pending_, c), b(b_.data(), pending_, c);
+    const MatF p = a.transpose() * b;
+    for (int64_t i = 0; i < c * c; ++i) t[i] += p.data()[i];
+  }
+  return t;
+}
+
 Result<RefitResult> RefitWeights(const TensorView& weights, int output_axis, std::span<const uint8_t> keep,
-                                 std::span<const double> gram, int64_t groups, const RefitOptions& o) {
+                                 std::span<const double> gram, int64_t groups, const RefitOptions& o,
+                                 const RefitTarget* target) {
   MP_ASSIGN_OR_RETURN(RowLayout l, LayoutOf(weights, output_axis));
   MP_RETURN_IF_ERROR(CheckArgs(weights, l, gram, groups, o.damp));
   if (static_cast<int64_t>(keep.size()) != weights.size()) {
@@ -242,6 +292,9 @@ Result<RefitResult> RefitWeights(const TensorView& weights, int output_axis, std
   }
   if (o.block < 1) return InvalidArgument("re-fit: the OBS block must be at least 1 column");
   const int64_t rows = l.rows, c = l.columns(), per = rows / groups;
+  if (target && (target->cross.size() != gram.size() || target->dense_gram.size() != gram.size())) {
+    return InvalidArgument("re-fit: the target matrices do not match the Gram matrices in size");
+  }
   RefitResult result;
   result.method = o.method == RefitMethod::kAuto ? (c <= o.exact_max_columns ? RefitMethod::kExact : RefitMethod::kObs)
                                                  : o.method;
@@ -255,6 +308,21 @@ Result<RefitResult> RefitWeights(const TensorView& weights, int output_axis, std
       k[r * c + j] = keep[e] != 0 && w(r, j) != 0;
     }
   }
+  // With a dense target the fit starts from w*, the unconstrained optimum;
+  // ||X' v - X w||^2 = ||X' (v - w*)||^2 + const then (up to the damping), so
+  // the same solvers apply with w* in place of w.
+  MatF start = w;
+  if (target) {
+    for (int64_t g = 0; g < groups; ++g) {
+      const MatD hd = Dampened(gram, g, c, o.damp);
+      Eigen::LLT<MatD> llt(hd);
+      if (llt.info() != Eigen::Success) return InvalidArgument("re-fit: dampened H is not positive definite (raise --damp)");
+      Eigen::Map<const MatD> cross(target->cross.data() + g * c * c, c, c);
+      const MatD wg = w.middleRows(g * per, per).cast<double>().transpose();  // c x per
+      const MatD rhs = cross * wg + (hd - Eigen::Map<const MatD>(gram.data() + g * c * c, c, c)) * wg;
+      start.middleRows(g * per, per) = llt.solve(rhs).transpose().cast<float>();
+    }
+  }
   MatF fitted(rows, c);
   const int64_t kRowBlock = 16;
   for (int64_t g = 0; g < groups; ++g) {
@@ -266,14 +334,14 @@ Result<RefitResult> RefitWeights(const TensorView& weights, int output_axis, std
           blocks,
           [&](int64_t b) {
             const int64_t r0 = g0 + b * kRowBlock;
-            status[b] = ExactRows(hd, w, k, r0, std::min(g0 + per, r0 + kRowBlock), &fitted);
+            status[b] = ExactRows(hd, start, k, r0, std::min(g0 + per, r0 + kRowBlock), &fitted);
           },
           o.threads);
     } else {
       auto u = InverseUpperFactor(hd, o.threads);
       if (!u.ok()) return InvalidArgument("re-fit: dampened H of group " + std::to_string(g) + " is not positive definite (raise --damp)");
       const MatF uf = u->cast<float>();
-      fitted.middleRows(g0, per) = w.middleRows(g0, per);
+      fitted.middleRows(g0, per) = start.middleRows(g0, per);
       ParallelFor(
           blocks,
           [&](int64_t b) {
@@ -307,7 +375,19 @@ Result<RefitResult> RefitWeights(const TensorView& weights, int output_axis, std
     }
     Eigen::Map<const MatD> h(gram.data() + g * c * c, c, c);
     VecD q(3 * n);
-    if (c <= o.exact_max_columns) {
+    if (target) {
+      // ||X' v - X w||^2 = v^T H' v - 2 v^T C w + w^T G w for v = pruned, fitted.
+      Eigen::Map<const MatD> cross(target->cross.data() + g * c * c, c, c);
+      Eigen::Map<const MatD> dense(target->dense_gram.data() + g * c * c, c, c);
+      const MatD wv = d.topRows(n);
+      const VecD wgw = (wv * dense).cwiseProduct(wv).rowwise().sum();
+      q.head(n) = wgw;
+      for (int part = 1; part <= 2; ++part) {
+        const MatD v = d.middleRows(part * n, n) + wv;
+        q.segment(part * n, n) = (v * h).cwiseProduct(v).rowwise().sum() -
+                                 2 * (v * cross).cwiseProduct(wv).rowwise().sum() + wgw;
+      }
+    } else if (c <= o.exact_max_columns) {
       q = (d * h).cwiseProduct(d).rowwise().sum();
     } else {
       const MatF df = d.cast<float>(), hf = h.cast<float>();

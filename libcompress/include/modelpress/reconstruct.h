@@ -62,6 +62,33 @@ class GramAccumulator {
   std::vector<float> scratch_;  // chunk product
 };
 
+// Streaming cross product C = A^T B of paired rows (row i of A and row i of B
+// describe the same sample), accumulated like GramAccumulator: float32 chunk
+// products, float64 total.
+class CrossGramAccumulator {
+ public:
+  explicit CrossGramAccumulator(int64_t columns, int64_t chunk_rows = 256);
+
+  // Adds `row_count` rows of A and of B (row-major float32 each).
+  Status Add(std::span<const float> a, std::span<const float> b, int64_t row_count);
+
+  int64_t columns() const { return columns_; }
+  int64_t rows() const { return rows_ + pending_; }
+
+  // C as a columns x columns matrix, row-major (not symmetric).
+  std::vector<double> Cross() const;
+
+ private:
+  void Flush();
+
+  int64_t columns_ = 0;
+  int64_t chunk_rows_ = 256;
+  int64_t rows_ = 0;
+  int64_t pending_ = 0;
+  std::vector<double> total_;
+  std::vector<float> a_, b_;
+};
+
 // How the kept weights are re-fitted.
 enum class RefitMethod {
   kAuto,   // exact for layers of at most RefitOptions::exact_max_columns columns, else OBS
@@ -98,13 +125,27 @@ struct RefitResult {
 // of columns x columns (row-major) one after another; rows are split evenly
 // in that many groups, row group i using matrix i (Conv groups).
 //
+// Optional target of a re-fit: when the layer's inputs X' (from the pruned
+// prefix of a model) differ from the inputs X the dense model sees, the
+// re-fit should reproduce the dense outputs X w from X', which also
+// compensates the errors of earlier layers. `gram` is then X'^T X', and this
+// gives X'^T X and X^T X (same layout and group count as `gram`).
+struct RefitTarget {
+  std::span<const double> cross;       // X'^T X per group, row-major
+  std::span<const double> dense_gram;  // X^T X per group, row-major
+};
+
 // Re-fits the weights that `keep` (one byte per element, tensor layout)
 // keeps, so that sum over rows of ||X w'_row - X w_row||^2 is (approximately,
-// for OBS) least. Pruned elements, and elements already zero in `weights`,
+// for OBS) least; with a `target`, ||X' w'_row - X w_row||^2 (the weights are
+// first moved to the dense least-squares optimum w* = (H + lambda I)^-1 (X'^T X
+// w + lambda w), then pruned and re-fitted against X' w*; errors are then
+// relative to ||X w||). Pruned elements, and elements already zero in `weights`,
 // are exactly 0 in the result. `weights` may be float32, float16, bfloat16
 // or float64; the result is float32.
 Result<RefitResult> RefitWeights(const TensorView& weights, int output_axis, std::span<const uint8_t> keep,
-                                 std::span<const double> gram, int64_t groups, const RefitOptions& options);
+                                 std::span<const double> gram, int64_t groups, const RefitOptions& options,
+                                 const RefitTarget* target = nullptr);
 
 // The OBS saliency w^2 / [(H + damp * mean(diag H) I)^-1]_ii of every
 // element (same layout as RefitWeights): the increase of the layer's squared
@@ -124,6 +165,9 @@ enum class MaskSaliency {
 
 struct ReconstructOptions {
   RefitOptions refit;                             // solver settings
+  bool dense_targets = true;                      // re-fit towards the dense model's outputs (compensates earlier
+                                                  // layers; needs one more run and two more matrices per layer);
+                                                  // false: towards the pruned prefix's own outputs (default true)
   MaskSaliency saliency = MaskSaliency::kMagnitude;  // how masks are chosen (default magnitude)
   int64_t batch = 32;                             // calibration samples per executor run (default 32)
 };
@@ -133,7 +177,8 @@ struct ReconstructOptions {
 // the right, 1-D/2-D Conv; weights stored as float32 initializers read
 // directly by one node) are processed in graph order: the inputs of a layer
 // are observed by running the model whose earlier layers are already pruned
-// and re-fitted. Other pruned tensors get their mask without a re-fit
+// and re-fitted, and (with dense_targets) the dense model on the same batch,
+// whose layer outputs are the re-fit's target. Other pruned tensors get their mask without a re-fit
 // (reported with a reason). Global scope picks every layer's pruned count
 // from the global magnitude threshold first, so the total is exact. Masks
 // with MaskSaliency::kObs keep each layer's count (or N:M pattern) exact.
