@@ -67,7 +67,8 @@ void PrintRefits(const std::vector<RefitReport>& refits) {
                     fit ? r.method : "none: " + r.reason, fit ? Fixed(r.error_before, 4) : "-",
                     fit ? Fixed(r.error_after, 4) : "-"});
   }
-  std::cout << "\nreconstruction (relative output error ||X'w' - Xw|| / ||Xw|| on the calibration data; X' from the pruned model, X from the dense one):\n";
+  std::cout << "\nreconstruction (relative output error ||X'w' - Xw|| / ||Xw|| on the calibration data;\n"
+               "X' from the pruned model, X from the dense one):\n";
   PrintTable(rows, {2, 3, 5, 6});
 }
 
