@@ -324,7 +324,9 @@ Result<RefitResult> RefitWeights(const TensorView& weights, int output_axis, std
     }
   }
   MatF fitted(rows, c);
-  const int64_t kRowBlock = 16;
+  // OBS rows go in bigger blocks: every block's lazy updates repack U's rows,
+  // so small blocks would spend their time copying U rather than multiplying.
+  const int64_t kRowBlock = result.method == RefitMethod::kObs ? 256 : 16;
   for (int64_t g = 0; g < groups; ++g) {
     const MatD hd = Dampened(gram, g, c, o.damp);
     const int64_t g0 = g * per, blocks = (per + kRowBlock - 1) / kRowBlock;

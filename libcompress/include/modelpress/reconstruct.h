@@ -103,7 +103,7 @@ struct RefitOptions {
   RefitMethod method = RefitMethod::kAuto;  // default auto
   int64_t exact_max_columns = 512;   // auto: exact up to this many columns per row (default 512)
   int64_t block = 128;               // OBS: columns per lazy update block (default 128)
-  int64_t error_rows = 512;          // rows used to measure the errors of big layers: every k-th row (default 512; 0: all)
+  int64_t error_rows = 256;          // rows the errors of big layers are measured on: every k-th row (default 256; 0: all)
   int threads = 0;                   // 0: all cores
 };
 
