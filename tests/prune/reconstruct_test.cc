@@ -476,6 +476,35 @@ TEST(PruneReconstructed, ChannelsRefitTheConsumer) {
   EXPECT_NEAR(rr->refits[0].error_after, OutputError(m, dense, xt), 1e-4);
 }
 
+// Layers the re-fit does not handle still get their mask, with a reason.
+TEST(PruneReconstructed, UnsupportedLayersArePrunedWithoutRefit) {
+  ModelBuilder b;
+  b.Input("x", {-1, 4, 5, 5})
+      .Weight("ct", {4, 6, 3, 3})
+      .Node("ConvTranspose", {"x", "ct"}, {"t"})
+      .Weight("c", {8, 6, 3, 3})
+      .Node("Conv", {"t", "c"}, {"y"})
+      .Output("y");
+  Model m = b.Build();
+  const NpyArray x = Samples({8, 4, 5, 5}, 37);
+  UnstructuredOptions u;
+  u.sparsity = 0.5;
+  auto r = PruneUnstructuredReconstructed(m, u, DataOf(x, m), {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  ASSERT_EQ(r->refits.size(), 2u);
+  for (const RefitReport& f : r->refits) {
+    if (f.tensor == "ct") {
+      EXPECT_EQ(f.method, "none");
+      EXPECT_NE(f.reason.find("convtranspose"), std::string::npos) << f.reason;
+    } else {
+      EXPECT_EQ(f.method, "exact");
+      EXPECT_LT(f.error_after, f.error_before);
+    }
+  }
+  EXPECT_EQ(CountZeros(*m.View("ct")), 4 * 6 * 9 / 2);
+  EXPECT_EQ(CountZeros(*m.View("c")), 8 * 6 * 9 / 2);
+}
+
 TEST(PruneReconstructed, BadDataLeavesTheModelUnchanged) {
   Model m = Mlp();
   const std::string before = m.proto().SerializeAsString();
