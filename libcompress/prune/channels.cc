@@ -11,6 +11,9 @@
 #include "prune/common.h"
 
 namespace modelpress {
+
+nlohmann::json RefitReportsJson(const std::vector<RefitReport>& refits);  // report.cc
+
 namespace {
 
 using prune_detail::KeptCount;
@@ -82,7 +85,8 @@ void KeepEveryRangeNonEmpty(const ChannelAnalysis& a, const std::vector<double>&
 
 }  // namespace
 
-Result<ChannelPruneReport> PruneChannels(Model& model, const ChannelPruneOptions& o) {
+Result<ChannelPruneReport> prune_detail::PruneChannelsWith(Model& model, const ChannelPruneOptions& o,
+                                                          const BeforeChannelRemoval& before_removal) {
   if (!(o.ratio >= 0.0 && o.ratio < 1.0)) {
     return InvalidArgument("--ratio must be in [0, 1), got " + std::to_string(o.ratio));
   }
@@ -196,6 +200,7 @@ Result<ChannelPruneReport> PruneChannels(Model& model, const ChannelPruneOptions
   int unknown = 0;
   report.macs_before = prune_detail::CountMacs(model, InferValueShapes(model), &unknown);
   const bool any = std::find(removed.begin(), removed.end(), 1) != removed.end();
+  if (any && before_removal) MP_RETURN_IF_ERROR(before_removal(model, a, removed, &report));
   if (any) {
     MP_RETURN_IF_ERROR(prune_detail::ApplyChannelRemoval(model, a, removed, &report.notices));
   }
@@ -213,6 +218,10 @@ Result<ChannelPruneReport> PruneChannels(Model& model, const ChannelPruneOptions
     row.pruned = kept < g.channels;
   }
   return report;
+}
+
+Result<ChannelPruneReport> PruneChannels(Model& model, const ChannelPruneOptions& o) {
+  return prune_detail::PruneChannelsWith(model, o, {});
 }
 
 std::string ChannelPruneReportJson(const ChannelPruneReport& r) {
@@ -237,6 +246,7 @@ std::string ChannelPruneReportJson(const ChannelPruneReport& r) {
                  {"macs_before", r.macs_before},
                  {"macs_after", r.macs_after}};
   j["notices"] = r.notices;
+  if (!r.refits.empty()) j["reconstruction"] = RefitReportsJson(r.refits);
   return j.dump(2);
 }
 

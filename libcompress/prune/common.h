@@ -1,9 +1,11 @@
 // Pieces shared by the pruners (internal to libcompress/prune).
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
+#include "modelpress/channel_groups.h"
 #include "modelpress/prune.h"
 
 namespace modelpress {
@@ -38,4 +40,17 @@ PruneTensorReport ReportRow(const Candidate& c, double target);
 // Exact zeros of a tensor, counted on its current data.
 int64_t ZerosOf(const Model& model, const std::string& name);
 
+namespace prune_detail {
+
+// Called by PruneChannelsWith once the units to remove are chosen and before
+// the model is sliced (only when some unit goes); may change weight values
+// (not shapes) and add to the report. An error stops the pruning.
+using BeforeChannelRemoval = std::function<Status(Model& model, const ChannelAnalysis& analysis,
+                                                  const std::vector<uint8_t>& removed, ChannelPruneReport* report)>;
+
+// PruneChannels with a hook between selection and removal.
+Result<ChannelPruneReport> PruneChannelsWith(Model& model, const ChannelPruneOptions& options,
+                                             const BeforeChannelRemoval& before_removal);
+
+}  // namespace prune_detail
 }  // namespace modelpress

@@ -4,6 +4,18 @@
 
 namespace modelpress {
 
+nlohmann::json RefitReportsJson(const std::vector<RefitReport>& refits) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const RefitReport& f : refits) {
+    nlohmann::json row{{"tensor", f.tensor},         {"node", f.node},       {"method", f.method},
+                       {"rows", f.rows},             {"columns", f.columns}, {"samples", f.samples},
+                       {"error_before", f.error_before}, {"error_after", f.error_after}};
+    if (!f.reason.empty()) row["reason"] = f.reason;
+    a.push_back(std::move(row));
+  }
+  return a;
+}
+
 std::string PruneReportJson(const PruneReport& r) {
   nlohmann::json j;
   j["method"] = r.method;
@@ -30,6 +42,7 @@ std::string PruneReportJson(const PruneReport& r) {
                  {"sparsity_before", frac(r.zeros_before, r.parameters)},
                  {"sparsity_after", frac(r.zeros_after, r.parameters)}};
   j["notices"] = r.notices;
+  if (!r.refits.empty()) j["reconstruction"] = RefitReportsJson(r.refits);
   return j.dump(2);
 }
 

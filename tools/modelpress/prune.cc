@@ -5,6 +5,8 @@
 
 #include "cli_common.h"
 #include "modelpress/prune.h"
+#include "modelpress/reconstruct.h"
+#include "reconstruct_flags.h"
 #include "subcommands.h"
 
 namespace modelpress::cli {
@@ -25,6 +27,7 @@ struct PruneCommon {
   bool check = true;         // run ONNX's checker before saving
   bool quiet = false;        // no table on stdout
   std::vector<WeightRole> roles;  // --roles; empty = the filter's default
+  ReconstructFlags reconstruct;   // --reconstruct and its options
 };
 
 struct UnstructuredCmd {
@@ -51,6 +54,7 @@ void AddCommon(CLI::App* sub, PruneCommon* c, TensorFilter* f) {
   sub->add_option("--report", c->report, "Write the per-tensor report as JSON to this file");
   sub->add_flag("!--no-check", c->check, "Do not run ONNX's checker");
   sub->add_flag("-q,--quiet", c->quiet, "Print only errors");
+  AddReconstructOptions(sub, &c->reconstruct, /*with_saliency=*/true);
 }
 
 void PrintReport(const PruneReport& r) {
@@ -66,15 +70,26 @@ void PrintReport(const PruneReport& r) {
             << std::count_if(r.tensors.begin(), r.tensors.end(), [](const auto& t) { return t.pruned; })
             << " tensors: sparsity " << frac(r.zeros_before) << " -> " << frac(r.zeros_after) << "\n";
   for (const auto& n : r.notices) std::cout << "notice: " << n << "\n";
+  PrintRefits(r.refits);
 }
 
-// Loads, prunes with `prune`, reports and saves.
-template <class PruneFn>
-int RunPrune(const PruneCommon& c, PruneFn prune) {
+// Loads, prunes with `prune` (or `refit` with calibration data when
+// --reconstruct is given), reports and saves.
+template <class PruneFn, class RefitFn>
+int RunPrune(const PruneCommon& c, PruneFn prune, RefitFn refit) {
+  if (auto s = CheckReconstructFlags(c.reconstruct); !s.ok()) return Fail(s);
   if (auto s = CheckNotSameFile(c.model, c.output); !s.ok()) return Fail(s);
   auto model = LoadModel(c.model);
   if (!model.ok()) return Fail(model.status());
-  Result<PruneReport> report = prune(*model);
+  Result<PruneReport> report = InvalidArgument("not run");
+  if (c.reconstruct.enabled) {
+    NpyArray x;
+    auto data = LoadCalibration(*model, c.reconstruct, &x);
+    if (!data.ok()) return Fail(data.status());
+    report = refit(*model, *data, c.reconstruct.options);
+  } else {
+    report = prune(*model);
+  }
   if (!report.ok()) return Fail(report.status());
   if (!c.report.empty()) {
     std::ofstream out(c.report);
@@ -128,7 +143,11 @@ void SetupPrune(CLI::App& app, int* exit_code) {
       return;
     }
     u->options.layer_sparsity = *layers;
-    *exit_code = RunPrune(u->common, [&](Model& m) { return PruneUnstructured(m, u->options); });
+    *exit_code = RunPrune(
+        u->common, [&](Model& m) { return PruneUnstructured(m, u->options); },
+        [&](Model& m, const quant::CalibrationData& d, const ReconstructOptions& r) {
+          return PruneUnstructuredReconstructed(m, u->options, d, r);
+        });
   });
 
   auto nm = std::make_shared<NMCmd>();
@@ -138,7 +157,11 @@ void SetupPrune(CLI::App& app, int* exit_code) {
   ns->add_option("--m", nm->options.m, "Group size")->default_val(4);
   ns->callback([nm, exit_code] {
     if (!nm->common.roles.empty()) nm->options.filter.roles = nm->common.roles;
-    *exit_code = RunPrune(nm->common, [&](Model& m) { return PruneNM(m, nm->options); });
+    *exit_code = RunPrune(
+        nm->common, [&](Model& m) { return PruneNM(m, nm->options); },
+        [&](Model& m, const quant::CalibrationData& d, const ReconstructOptions& r) {
+          return PruneNMReconstructed(m, nm->options, d, r);
+        });
   });
 
   SetupPruneChannels(prune, exit_code);

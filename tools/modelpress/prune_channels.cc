@@ -5,6 +5,8 @@
 
 #include "cli_common.h"
 #include "modelpress/prune.h"
+#include "modelpress/reconstruct.h"
+#include "reconstruct_flags.h"
 #include "subcommands.h"
 
 namespace modelpress::cli {
@@ -22,6 +24,7 @@ struct ChannelsCmd {
   bool quiet = false;           // no table on stdout
   bool all_groups = false;      // also list refused groups in the table
   ChannelPruneOptions options;  // what to remove
+  ReconstructFlags reconstruct; // --reconstruct and its options
 };
 
 std::string Producers(const std::vector<std::string>& p) {
@@ -49,13 +52,23 @@ void PrintReport(const ChannelPruneReport& r, bool all_groups) {
             << "MACs       " << Grouped(r.macs_before) << " -> " << Grouped(r.macs_after) << " (-"
             << pct(r.macs_after, r.macs_before) << ")\n";
   for (const auto& n : r.notices) std::cout << "notice: " << n << "\n";
+  PrintRefits(r.refits);
 }
 
 int Run(const ChannelsCmd& c) {
+  if (auto s = CheckReconstructFlags(c.reconstruct); !s.ok()) return Fail(s);
   if (auto s = CheckNotSameFile(c.model, c.output); !s.ok()) return Fail(s);
   auto model = LoadModel(c.model);
   if (!model.ok()) return Fail(model.status());
-  auto report = PruneChannels(*model, c.options);
+  Result<ChannelPruneReport> report = InvalidArgument("not run");
+  if (c.reconstruct.enabled) {
+    NpyArray x;
+    auto data = LoadCalibration(*model, c.reconstruct, &x);
+    if (!data.ok()) return Fail(data.status());
+    report = PruneChannelsReconstructed(*model, c.options, *data, c.reconstruct.options);
+  } else {
+    report = PruneChannels(*model, c.options);
+  }
   if (!report.ok()) return Fail(report.status());
   if (!c.report.empty()) {
     std::ofstream out(c.report);
@@ -89,6 +102,7 @@ void SetupPruneChannels(CLI::App* prune, int* exit_code) {
   sub->add_flag("--all-groups", c->all_groups, "List every group in the table, also those left whole");
   sub->add_flag("!--no-check", c->check, "Do not run ONNX's checker");
   sub->add_flag("-q,--quiet", c->quiet, "Print only errors");
+  AddReconstructOptions(sub, &c->reconstruct, /*with_saliency=*/false);
   sub->callback([c, exit_code] { *exit_code = Run(*c); });
 }
 

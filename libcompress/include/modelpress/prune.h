@@ -129,6 +129,20 @@ struct PruneTensorReport {
   std::string reason;           // why skipped ("" when pruned)
 };
 
+// Reconstruction of one pruned tensor (see reconstruct.h): relative output
+// errors ||X (w' - w)|| / ||X w|| on the calibration inputs X of its layer.
+struct RefitReport {
+  std::string tensor;           // weight tensor
+  std::string node;             // the layer reading it
+  std::string method;           // "exact", "obs", or "none" when not re-fitted (see reason)
+  int64_t rows = 0;             // output rows (filters / features)
+  int64_t columns = 0;          // weights per row (reduction length; C/g * kh * kw for Conv)
+  int64_t samples = 0;          // input rows observed (samples x positions)
+  double error_before = 0;      // pruned weights zeroed, nothing re-fitted
+  double error_after = 0;       // after the re-fit (= error_before when not re-fitted)
+  std::string reason;           // why not re-fitted ("" when re-fitted)
+};
+
 struct PruneReport {
   std::string method;           // "unstructured-layer", "unstructured-global", "nm"
   std::vector<PruneTensorReport> tensors;
@@ -136,6 +150,7 @@ struct PruneReport {
   int64_t zeros_before = 0;     // over pruned tensors
   int64_t zeros_after = 0;      // over pruned tensors
   std::vector<std::string> notices;  // e.g. an --include that matched only ineligible tensors
+  std::vector<RefitReport> refits;   // one per pruned tensor when reconstructed, in processing order; else empty
 };
 
 // Prunes the eligible weights of `model` in place. Errors (bad options, no
@@ -185,6 +200,7 @@ struct ChannelPruneReport {
   int64_t macs_before = 0;             // multiply-accumulates of Conv/ConvTranspose/Gemm/MatMul per run, symbolic dims as 1
   int64_t macs_after = 0;              // the same after pruning
   std::vector<std::string> notices;    // e.g. shape inference could not run
+  std::vector<RefitReport> refits;     // layers reading removed channels, when reconstructed; else empty
 };
 
 // Prunes channels of `model` in place. Ratio 0 (or nothing selected) leaves
