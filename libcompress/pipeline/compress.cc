@@ -190,6 +190,12 @@ Result<CompressReport> Compress(const fs::path& model_path, const Recipe& recipe
       return InvalidArgument(recipe.source + ": static quantization needs calibration data: give --calib-data X.npy "
                              "or 'calibration: {data: X.npy}' in the recipe");
     }
+    const auto* p = std::get_if<PruneStage>(&s);
+    const auto* c = std::get_if<PruneChannelsStage>(&s);
+    if (((p && p->reconstruct.enabled) || (c && c->reconstruct.enabled)) && calib_path.empty()) {
+      return InvalidArgument(recipe.source + ": pruning with reconstruction needs calibration data: give --calib-data "
+                             "X.npy or 'calibration: {data: X.npy}' in the recipe");
+    }
   }
 
   // Evaluation data is read before any work, so a bad file fails fast.
@@ -291,13 +297,37 @@ Result<CompressReport> Compress(const fs::path& model_path, const Recipe& recipe
     const Clock stage_clock;
     json sj = {{"stage", name}};
     const std::string where = recipe.source + ": stage " + std::to_string(i + 1) + " (" + name + ")";
+    // Calibration data for a re-fit, read once; `samples` capped at what the file holds.
+    auto refit_data = [&](const ReconstructSettings& rs) -> Result<quant::CalibrationData> {
+      if (!calib_x) {
+        MP_ASSIGN_OR_RETURN(calib_x, ReadNpy(calib_path));
+      }
+      const int64_t available = calib_x->shape.empty() ? 1 : std::max<int64_t>(calib_x->shape[0], 1);
+      return quant::NpyCalibrationData(model, *calib_x, calib_path.string(), std::min(rs.samples, available),
+                                       rs.options.batch);
+    };
     if (const auto* p = std::get_if<PruneStage>(&stage)) {
-      Result<PruneReport> r = p->method == PruneStage::Method::kNM ? PruneNM(model, p->nm)
-                                                                     : PruneUnstructured(model, p->unstructured);
+      const bool nm = p->method == PruneStage::Method::kNM;
+      Result<PruneReport> r = InvalidArgument("not run");
+      if (p->reconstruct.enabled) {
+        auto data = refit_data(p->reconstruct);
+        if (!data.ok()) return data.status().WithPrefix(where);
+        r = nm ? PruneNMReconstructed(model, p->nm, *data, p->reconstruct.options)
+               : PruneUnstructuredReconstructed(model, p->unstructured, *data, p->reconstruct.options);
+      } else {
+        r = nm ? PruneNM(model, p->nm) : PruneUnstructured(model, p->unstructured);
+      }
       if (!r.ok()) return r.status().WithPrefix(where);
       sj["report"] = ParseOrText(PruneReportJson(*r));
     } else if (const auto* c = std::get_if<PruneChannelsStage>(&stage)) {
-      auto r = PruneChannels(model, c->options);
+      Result<ChannelPruneReport> r = InvalidArgument("not run");
+      if (c->reconstruct.enabled) {
+        auto data = refit_data(c->reconstruct);
+        if (!data.ok()) return data.status().WithPrefix(where);
+        r = PruneChannelsReconstructed(model, c->options, *data, c->reconstruct.options);
+      } else {
+        r = PruneChannels(model, c->options);
+      }
       if (!r.ok()) return r.status().WithPrefix(where);
       sj["report"] = ParseOrText(ChannelPruneReportJson(*r));
     } else if (const auto* q = std::get_if<QuantizeStage>(&stage)) {
@@ -310,7 +340,9 @@ Result<CompressReport> Compress(const fs::path& model_path, const Recipe& recipe
       pruned_histograms = true;
       Result<quant::QuantReport> r = InvalidArgument("not run");
       if (q->options.mode == quant::QuantMode::kStatic) {
-        MP_ASSIGN_OR_RETURN(calib_x, ReadNpy(calib_path));
+        if (!calib_x) {
+          MP_ASSIGN_OR_RETURN(calib_x, ReadNpy(calib_path));
+        }
         auto data = quant::NpyCalibrationData(model, *calib_x, calib_path.string(), q->samples, q->options.calibration.batch);
         if (!data.ok()) return data.status().WithPrefix(where);
         r = quant::Quantize(model, q->options, &*data);

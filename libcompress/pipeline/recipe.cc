@@ -165,6 +165,37 @@ class Parser {
     }
   }
 
+  // `reconstruct: true` or a map of its settings.
+  ReconstructSettings Reconstruct(const YAML::Node& v, bool with_saliency) const {
+    ReconstructSettings r;
+    if (v.IsScalar()) {
+      r.enabled = Bool(v, "reconstruct");
+      return r;
+    }
+    const YAML::Node m = Map(v, "'reconstruct'");
+    std::vector<std::string> keys = {"samples", "damp", "refit", "batch"};
+    if (with_saliency) keys.push_back("saliency");
+    OnlyKeys(m, "'reconstruct'", keys);
+    r.enabled = true;
+    for (const auto& kv : m) {
+      const std::string key = kv.first.Scalar();
+      const YAML::Node& x = kv.second;
+      if (key == "samples") r.samples = Integer(x, key, 1, INT64_MAX);
+      if (key == "damp") r.options.refit.damp = Number(x, key, 0, 1e6, false);
+      if (key == "batch") r.options.batch = Integer(x, key, 1, 1 << 20);
+      if (key == "refit") {
+        r.options.refit.method = Choice(x, key, std::map<std::string, RefitMethod>{
+                                                    {"auto", RefitMethod::kAuto}, {"exact", RefitMethod::kExact},
+                                                    {"obs", RefitMethod::kObs}});
+      }
+      if (key == "saliency") {
+        r.options.saliency = Choice(x, key, std::map<std::string, MaskSaliency>{{"magnitude", MaskSaliency::kMagnitude},
+                                                                                {"obs", MaskSaliency::kObs}});
+      }
+    }
+    return r;
+  }
+
   PruneStage Prune(const YAML::Node& body) const {
     const YAML::Node m = Map(body, "the prune stage");
     PruneStage st;
@@ -176,11 +207,11 @@ class Parser {
     const bool nm = st.method == PruneStage::Method::kNM;
     if (nm) {
       OnlyKeys(m, "a prune stage of method nm",
-               {"method", "n", "m", "include", "exclude", "min_params", "keep_first_last", "roles"});
+               {"method", "n", "m", "include", "exclude", "min_params", "keep_first_last", "roles", "reconstruct"});
     } else {
       OnlyKeys(m, "a prune stage of method unstructured",
                {"method", "sparsity", "scope", "layers", "threads", "include", "exclude", "min_params", "keep_first_last",
-                "roles"});
+                "roles", "reconstruct"});
       if (!m["sparsity"]) Fail(body.IsNull() ? body : m, "the unstructured prune stage needs 'sparsity'");
     }
     TensorFilter* filter = nm ? &st.nm.filter : &st.unstructured.filter;
@@ -201,6 +232,7 @@ class Parser {
                                                       Number(layer.second, layer.first.Scalar(), 0, 1, true));
         }
       }
+      if (key == "reconstruct") st.reconstruct = Reconstruct(v, true);
       if (key == "n") st.nm.n = static_cast<int>(Integer(v, key, 1, 64));
       if (key == "m") st.nm.m = static_cast<int>(Integer(v, key, 1, 64));
     }
@@ -210,7 +242,7 @@ class Parser {
 
   PruneChannelsStage PruneChannels(const YAML::Node& body) const {
     const YAML::Node m = Map(body, "the prune_channels stage");
-    OnlyKeys(m, "the prune_channels stage", {"ratio", "criterion", "scope", "round_to", "exclude"});
+    OnlyKeys(m, "the prune_channels stage", {"ratio", "criterion", "scope", "round_to", "exclude", "reconstruct"});
     if (!m["ratio"]) Fail(body.IsNull() ? body : m, "the prune_channels stage needs 'ratio'");
     PruneChannelsStage st;
     for (const auto& kv : m) {
@@ -227,6 +259,7 @@ class Parser {
       }
       if (key == "round_to") st.options.round_to = Integer(v, key, 1, 1 << 20);
       if (key == "exclude") st.options.exclude = Regex(v, key);
+      if (key == "reconstruct") st.reconstruct = Reconstruct(v, false);
     }
     return st;
   }

@@ -13,11 +13,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using testing::Modelpress;
 using testing::ShellQuote;
 
-testing::CommandResult Modelpress(const std::string& args) {
-  return testing::RunCommand(ShellQuote(testing::CliPath().string()) + " " + args);
-}
 std::string Q(const fs::path& p) { return ShellQuote(p.string()); }
 fs::path Sample(const std::string& f) { return testing::SampleModelsDir() / f; }
 fs::path Recipe(const std::string& name) { return testing::SampleModelsDir() / "recipes" / (name + ".yaml"); }
@@ -95,7 +93,9 @@ TEST(CompressCli, WritesFourOutputsThatInspectAndEvalConfirm) {
       big_zeros += t["zeros_after"].get<int64_t>();
     }
     for (const auto& l : rep["layers"]) {
-      if (l["name"] == t["name"]) EXPECT_GE(l["zeros_after"].get<int64_t>(), t["zeros_after"].get<int64_t>());
+      if (l["name"] == t["name"]) {
+        EXPECT_GE(l["zeros_after"].get<int64_t>(), t["zeros_after"].get<int64_t>());
+      }
     }
   }
   EXPECT_EQ(big_zeros, static_cast<int64_t>(0.6 * static_cast<double>(big))) << "of " << big;

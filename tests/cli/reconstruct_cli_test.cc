@@ -10,13 +10,9 @@
 namespace modelpress {
 namespace {
 
+using testing::Modelpress;
+using testing::Sample;
 using testing::ShellQuote;
-
-testing::CommandResult Modelpress(const std::string& args) {
-  return testing::RunCommand(ShellQuote(testing::CliPath().string()) + " " + args);
-}
-
-std::string Sample(const char* name) { return ShellQuote((testing::SampleModelsDir() / name).string()); }
 
 TEST(ReconstructCli, GlobalUnstructuredReportsErrorsPerLayer) {
   testing::TempDir dir;

@@ -12,13 +12,10 @@ namespace modelpress {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::Modelpress;
 using testing::ShellQuote;
 
 std::string Q(const fs::path& p) { return ShellQuote(p.string()); }
-
-testing::CommandResult Modelpress(const std::string& args) {
-  return testing::RunCommand(ShellQuote(testing::CliPath().string()) + " " + args);
-}
 
 class CompressOracle : public ::testing::TestWithParam<std::string> {
  protected:

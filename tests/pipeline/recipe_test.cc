@@ -92,6 +92,44 @@ TEST(Recipe, BareStageNamesTakeDefaults) {
   EXPECT_EQ(std::get<PackStage>(r->stages[1]).options.level, 19);
 }
 
+TEST(Recipe, ReconstructTakesTrueOrItsSettings) {
+  auto r = ParseRecipe(R"(stages:
+  - prune_channels:
+      ratio: 0.25
+      reconstruct: true
+  - prune:
+      sparsity: 0.9
+      scope: global
+      reconstruct:
+        samples: 128
+        damp: 0.05
+        refit: exact
+        saliency: obs
+  - prune:
+      method: nm
+      reconstruct: false
+)",
+                       "t.yaml");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const auto& c = std::get<PruneChannelsStage>(r->stages[0]);
+  EXPECT_TRUE(c.reconstruct.enabled);
+  EXPECT_EQ(c.reconstruct.samples, 256);
+  const auto& p = std::get<PruneStage>(r->stages[1]);
+  EXPECT_TRUE(p.reconstruct.enabled);
+  EXPECT_EQ(p.reconstruct.samples, 128);
+  EXPECT_DOUBLE_EQ(p.reconstruct.options.refit.damp, 0.05);
+  EXPECT_EQ(p.reconstruct.options.refit.method, RefitMethod::kExact);
+  EXPECT_EQ(p.reconstruct.options.saliency, MaskSaliency::kObs);
+  EXPECT_FALSE(std::get<PruneStage>(r->stages[2]).reconstruct.enabled);
+  ExpectError("stages:\n  - prune:\n      sparsity: 0.5\n      reconstruct:\n        saliency: size\n", "r.yaml:5:",
+              "'saliency' must be one of");
+  ExpectError("stages:\n  - prune_channels:\n      ratio: 0.5\n      reconstruct:\n        saliency: obs\n", "r.yaml:5:",
+              "unknown key 'saliency'");
+  ExpectError("stages:\n  - prune:\n      sparsity: 0.5\n      reconstruct: maybe\n", "r.yaml:4:", "true or false");
+  ExpectError("stages:\n  - prune:\n      sparsity: 0.5\n      reconstruct:\n        samples: 0\n", "r.yaml:5:",
+              "'samples' must be in");
+}
+
 TEST(Recipe, UnknownKeysNameTheirLine) {
   ExpectError("stages:\n  - prune:\n      sparsity: 0.5\n      sparsty: 0.6\n", "r.yaml:4:", "unknown key 'sparsty'");
   ExpectError("name: x\nstage:\n  - pack\n", "r.yaml:2:", "unknown key 'stage'");

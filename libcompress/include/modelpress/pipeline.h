@@ -18,9 +18,19 @@
 #include "modelpress/pack.h"
 #include "modelpress/prune.h"
 #include "modelpress/quant.h"
+#include "modelpress/reconstruct.h"
 #include "modelpress/status.h"
 
 namespace modelpress::pipeline {
+
+// Pruning with reconstruction (reconstruct.h): the kept weights of every
+// pruned layer re-fitted on the calibration data. Recipe key `reconstruct`:
+// `true`, or a map of samples, damp, refit, saliency, batch.
+struct ReconstructSettings {
+  bool enabled = false;        // default off
+  int64_t samples = 256;       // calibration samples used (default 256, or all the data holds when fewer)
+  ReconstructOptions options;  // damp, refit method, mask saliency, samples per run
+};
 
 // Magnitude pruning of single weights. A struct of its own (not
 // UnstructuredOptions itself) so that later prune variants can add their
@@ -33,11 +43,13 @@ struct PruneStage {
   Method method = Method::kUnstructured;  // default unstructured
   UnstructuredOptions unstructured;       // method unstructured: sparsity, scope, filter, per-layer overrides
   NMOptions nm;                           // method nm: n, m, filter
+  ReconstructSettings reconstruct;        // re-fit the kept weights (default off)
 };
 
 // Structured pruning: whole channels removed (PruneChannels).
 struct PruneChannelsStage {
-  ChannelPruneOptions options;  // ratio, criterion, scope, round_to, exclude
+  ChannelPruneOptions options;      // ratio, criterion, scope, round_to, exclude
+  ReconstructSettings reconstruct;  // re-fit the layers reading removed channels (default off; saliency unused)
 };
 
 // Post-training INT8 quantization (quant::Quantize).
