@@ -20,6 +20,7 @@
 #include "modelpress/pack.h"
 #include "modelpress/prune.h"
 #include "modelpress/quant.h"
+#include "modelpress/reconstruct.h"
 #include "modelpress/tensor.h"
 
 namespace py = pybind11;
@@ -294,6 +295,135 @@ IterativeSchedule MakeIterative(double fraction, double target) {
   return {fraction, target};
 }
 
+// ---- reconstruction ----
+
+// The output axis of a weight of `role` (the axis of its rows in RefitWeights).
+int OutputAxis(const std::string& role, const std::vector<int64_t>& shape) {
+  if (role == "convtranspose") throw py::value_error("reconstruction does not handle convtranspose weights");
+  const int reduction = ReductionAxis(role, shape);  // also checks the role against the shape
+  if (role == "matmul") {
+    if (shape.size() != 2) throw py::value_error("reconstruction handles 2-D matmul weights [in, out], got " +
+                                                 ShapeToString(shape));
+    return 1;
+  }
+  return reduction == 0 ? 1 : 0;  // linear [out, in] and conv [out, in/groups, k...]: rows along axis 0
+}
+
+// H (or several, one per convolution group) as float64, C-contiguous.
+std::span<const double> BorrowGram(const py::buffer_info& g, int64_t columns, int64_t groups) {
+  if (g.format != "d" || g.itemsize != 8) {
+    throw py::type_error("gram must be float64 (as GramAccumulator.gram() returns), got format '" + g.format + "'");
+  }
+  CheckContiguous(g, "gram");
+  if (g.size != groups * columns * columns) {
+    throw py::value_error("gram has " + std::to_string(g.size) + " elements; a weight with " + std::to_string(columns) +
+                          " columns per row and " + std::to_string(groups) + " group(s) needs " +
+                          std::to_string(groups * columns * columns));
+  }
+  return {static_cast<const double*>(g.ptr), static_cast<size_t>(g.size)};
+}
+
+int64_t Columns(const TensorView& w, int output_axis) {
+  const int64_t rows = w.shape()[output_axis];
+  return rows == 0 ? 0 : w.size() / rows;
+}
+
+const std::map<std::string, RefitMethod> kRefitMethods = {
+    {"auto", RefitMethod::kAuto}, {"exact", RefitMethod::kExact}, {"obs", RefitMethod::kObs}};
+
+py::tuple ReconstructPy(const py::buffer& w, const py::buffer& mask, const py::buffer& gram, const std::string& role,
+                        double damp, const std::string& method, int64_t groups, const std::string& dtype,
+                        int threads) {
+  Borrowed b = Borrow(w, dtype, "weights");
+  const int axis = OutputAxis(role, b.view.shape());
+  if (groups < 1) throw py::value_error("groups must be at least 1");
+  if (!(damp >= 0)) throw py::value_error("damp must be >= 0");
+  const auto m = kRefitMethods.find(method);
+  if (m == kRefitMethods.end()) throw py::value_error("unknown method '" + method + "' (auto, exact or obs)");
+  auto keep = BorrowMask(mask, b.view.size(), "reconstruct", "mask");
+  const py::buffer_info g = gram.request();
+  const std::span<const double> h = BorrowGram(g, Columns(b.view, axis), groups);
+  RefitOptions options;
+  options.damp = damp;
+  options.method = m->second;
+  options.threads = threads;
+  Result<RefitResult> r = InvalidArgument("not run");
+  {
+    py::gil_scoped_release release;
+    r = RefitWeights(b.view, axis, Bytes(keep), h, groups, options);
+  }
+  RefitResult fit = Take(std::move(r));
+  py::array_t<float> out(b.info.shape);
+  std::memcpy(out.mutable_data(), fit.weights.data(), fit.weights.size() * sizeof(float));
+  py::dict info;
+  info["error_before"] = fit.error_before;
+  info["error_after"] = fit.error_after;
+  info["method"] = std::string(RefitMethodName(fit.method));
+  return py::make_tuple(out, info);
+}
+
+py::array_t<float> ObsSaliencyPy(const py::buffer& w, const py::buffer& gram, const std::string& role, double damp,
+                                 int64_t groups, const std::string& dtype, int threads) {
+  Borrowed b = Borrow(w, dtype, "weights");
+  const int axis = OutputAxis(role, b.view.shape());
+  if (groups < 1) throw py::value_error("groups must be at least 1");
+  if (!(damp >= 0)) throw py::value_error("damp must be >= 0");
+  const py::buffer_info g = gram.request();
+  const std::span<const double> h = BorrowGram(g, Columns(b.view, axis), groups);
+  Result<std::vector<float>> r = InvalidArgument("not run");
+  {
+    py::gil_scoped_release release;
+    r = ObsSaliency(b.view, axis, h, groups, damp, threads);
+  }
+  std::vector<float> v = Take(std::move(r));
+  py::array_t<float> out(b.info.shape);
+  std::memcpy(out.mutable_data(), v.data(), v.size() * sizeof(float));
+  return out;
+}
+
+// GramAccumulator for Python: rows arrive as 2-D float32 buffers [rows, columns].
+class PyGram {
+ public:
+  explicit PyGram(int64_t columns) : h_(CheckColumns(columns)) {}
+
+  void Add(const py::buffer& x) {
+    const py::buffer_info info = x.request();
+    if (info.format != "f" || info.itemsize != 4) {
+      throw py::type_error("GramAccumulator.add: rows must be float32, got format '" + info.format + "'");
+    }
+    CheckContiguous(info, "GramAccumulator.add: rows");
+    if (info.ndim != 2 || info.shape[1] != h_.columns()) {
+      std::vector<int64_t> shape(info.shape.begin(), info.shape.end());
+      throw py::value_error("GramAccumulator.add: rows must be shaped [n, " + std::to_string(h_.columns()) + "], got " +
+                            ShapeToString(shape));
+    }
+    const std::span<const float> v(static_cast<const float*>(info.ptr), static_cast<size_t>(info.size));
+    Status s;
+    {
+      py::gil_scoped_release release;
+      s = h_.Add(v, info.shape[0]);
+    }
+    Check(s);
+  }
+
+  py::array_t<double> Gram() const {
+    const std::vector<double> g = h_.Gram();
+    py::array_t<double> out({h_.columns(), h_.columns()});
+    std::memcpy(out.mutable_data(), g.data(), g.size() * sizeof(double));
+    return out;
+  }
+
+  int64_t columns() const { return h_.columns(); }
+  int64_t rows() const { return h_.rows(); }
+
+ private:
+  static int64_t CheckColumns(int64_t c) {
+    if (c < 1) throw py::value_error("GramAccumulator: columns must be at least 1");
+    return c;
+  }
+  GramAccumulator h_;
+};
+
 // ---- whole-model functions ----
 
 py::object JsonToPython(const std::string& text) { return py::module_::import("json").attr("loads")(text); }
@@ -562,6 +692,17 @@ PYBIND11_MODULE(_modelpress, m) {
   m.def("iterative_rounds", [](double fraction, double target) { return MakeIterative(fraction, target).Rounds(); },
         "fraction"_a, "target"_a, "Rounds of the fixed-fraction schedule until target.");
 
+  py::class_<PyGram>(m, "GramAccumulator", "Streaming H = X^T X of input rows (float32 in, float64 total)")
+      .def(py::init<int64_t>(), "columns"_a)
+      .def("add", &PyGram::Add, "rows"_a, "Adds a batch of input rows, a float32 array [n, columns]")
+      .def("gram", &PyGram::Gram, "H as a float64 array [columns, columns]")
+      .def_property_readonly("columns", &PyGram::columns)
+      .def_property_readonly("rows", &PyGram::rows);
+  m.def("reconstruct", &ReconstructPy, "w"_a, "mask"_a, "gram"_a, "role"_a = "linear", py::kw_only(), "damp"_a = 0.01,
+        "method"_a = "auto", "groups"_a = 1, "dtype"_a = "", "threads"_a = 0,
+        "Re-fitted float32 weights (kept weights least-squares optimal for H, pruned ones 0) and an info dict");
+  m.def("obs_saliency", &ObsSaliencyPy, "w"_a, "gram"_a, "role"_a = "linear", py::kw_only(), "damp"_a = 0.01,
+        "groups"_a = 1, "dtype"_a = "", "threads"_a = 0, "OBS saliency w^2 / [H^-1]_ii of every weight (float32)");
   m.def("prune_file", &PruneFile, "model"_a, "output"_a, py::kw_only(), "method"_a = "unstructured",
         "sparsity"_a = 0.5, "scope"_a = "layer", "n"_a = 2, "m"_a = 4, "include"_a = "", "exclude"_a = "",
         "min_params"_a = 0, "keep_first_last"_a = false, "roles"_a = py::none(),

@@ -24,7 +24,7 @@ from ._modelpress import (  # noqa: F401  (re-exported)
 __all__ = [
     "CorruptError", "UnsupportedError", "unstructured_mask", "global_masks", "nm_mask", "apply_mask",
     "reduction_axis", "agp_sparsity", "iterative_sparsity", "iterative_rounds", "prune_file", "quantize_file",
-    "pack_file", "unpack_file", "inspect_file",
+    "pack_file", "unpack_file", "inspect_file", "GramAccumulator", "reconstruct", "obs_saliency",
 ]
 
 
@@ -108,6 +108,67 @@ def apply_mask(w, mask, *, dtype=""):
     """Zeroes w in place where mask is False (w must be writable and contiguous)."""
     buf, dt = _buffer(w, dtype)
     _core.apply_mask(buf, _prev(mask), dtype=dt)
+
+
+class GramAccumulator:
+    """Streaming Gram matrix H = X^T X of a layer's input rows, for reconstruct.
+
+    add(rows): a float32 array or CPU tensor [n, columns] (for nn.Linear, the
+    layer's inputs; for a convolution, torch.nn.functional.unfold patches
+    transposed to [n, in/groups * kh * kw], one accumulator per group). Rows
+    are folded in float32 chunks into a float64 total; gram() returns H as a
+    float64 array [columns, columns].
+    """
+
+    def __init__(self, columns):
+        self._h = _core.GramAccumulator(columns)
+
+    def add(self, rows):
+        self._h.add(_prev(rows))
+
+    def gram(self):
+        return self._h.gram()
+
+    @property
+    def columns(self):
+        return self._h.columns
+
+    @property
+    def rows(self):
+        return self._h.rows
+
+
+def reconstruct(w, mask, gram, role="linear", *, damp=0.01, method="auto", groups=1, dtype="", threads=0,
+                return_info=False):
+    """Weights re-fitted so the layer's outputs on the calibration inputs
+    behind `gram` (GramAccumulator.gram()) change least: the weights `mask`
+    keeps are the least-squares optimum (method "exact", or SparseGPT's
+    block updates "obs"; "auto" picks exact up to 512 columns), pruned ones
+    are 0. A new float32 array (a tensor for torch input) of w's shape; with
+    return_info, also {"error_before", "error_after", "method"}: relative
+    output errors of the plainly masked and the re-fitted weights.
+    role: "linear" [out, in], "conv" [out, in/groups, k...] (gram from
+    unfolded patches, one matrix per group), "matmul" [in, out]."""
+    buf, dt = _buffer(w, dtype)
+    out, info = _core.reconstruct(buf, _prev(mask), _prev(gram), role, damp=damp, method=method, groups=groups,
+                                  dtype=dt, threads=threads)
+    if _is_torch(w):
+        import torch
+
+        out = torch.from_numpy(out)
+    return (out, info) if return_info else out
+
+
+def obs_saliency(w, gram, role="linear", *, damp=0.01, groups=1, dtype="", threads=0):
+    """w^2 / [H^-1]_ii per weight: pass it to unstructured_mask / global_masks /
+    nm_mask in place of w to choose the mask by OBS saliency instead of |w|."""
+    buf, dt = _buffer(w, dtype)
+    out = _core.obs_saliency(buf, _prev(gram), role, damp=damp, groups=groups, dtype=dt, threads=threads)
+    if _is_torch(w):
+        import torch
+
+        out = torch.from_numpy(out)
+    return out
 
 
 def _paths(fn, count):
