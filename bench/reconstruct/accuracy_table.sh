@@ -7,19 +7,11 @@
 # usage: bench/reconstruct/accuracy_table.sh [BUILD_DIR]   (prints Markdown tables)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-BUILD="${1:-$ROOT/build}"
-MP="$BUILD/tools/modelpress/modelpress"
-export MODELPRESS_ORT_DIR="${MODELPRESS_ORT_DIR:-$BUILD/ort}"
-bash "$ROOT/tests/ort/install.sh" "$MODELPRESS_ORT_DIR" >/dev/null
-S="$ROOT/sample_models"
+source "$ROOT/bench/common.sh" "$@"
+ort_setup
 SAMPLES="${SAMPLES:-256}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
-top1() {  # model data labels
-  node "$ROOT/tests/ort/accuracy.mjs" "$1" "$2" "$3" | sed -E 's/.*"top1":([0-9.]+).*/\1/' | awk '{printf "%.2f", 100*$1}'
-}
-cosine() {  # dense pruned data
+mean_cosine() {  # dense pruned data
   node "$ROOT/tests/ort/cosine.mjs" "$1" "$2" "$3" --batch 64 | sed -E 's/.*"mean_cosine":([-0-9.e]+).*/\1/' |
     awk '{printf "%.4f", $1}'
 }
@@ -77,7 +69,7 @@ for m in resnet_mini transformer_tiny; do
     row="| $m | $method |"
     for s in 0.5 0.7 0.8 0.9 0.95 nm; do
       prune "$s" "$model" "$tmp/p.onnx" "$c" "${extra[@]}"
-      row="$row $(cosine "$model" "$tmp/p.onnx" "$tmp/${m}_eval.npy") |"
+      row="$row $(mean_cosine "$model" "$tmp/p.onnx" "$tmp/${m}_eval.npy") |"
     done
     echo "$row"
   done
