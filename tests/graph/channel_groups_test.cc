@@ -212,22 +212,13 @@ ModelBuilder Stem(int64_t channels = 8) {
   return b;
 }
 
-onnx::TensorProto Ints(const char* name, std::vector<int64_t> v) {
-  onnx::TensorProto t;
-  t.set_name(name);
-  t.set_data_type(onnx::TensorProto::INT64);
-  t.add_dims(static_cast<int64_t>(v.size()));
-  t.set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * 8));
-  return t;
-}
-
 const Refusal kRefusals[] = {
     {"channel_shuffle",
      [] {
        ModelBuilder b = Stem();
-       b.Initializer(Ints("s5", {1, 2, 4, 4, 4})).Node("Reshape", {"r", "s5"}, {"v"});
+       b.Initializer(testing::Int64Tensor("s5", {1, 2, 4, 4, 4})).Node("Reshape", {"r", "s5"}, {"v"});
        b.Node("Transpose", {"v"}, {"t"}).Attr("perm", std::vector<int64_t>{0, 2, 1, 3, 4});
-       b.Initializer(Ints("s4", {1, 8, 4, 4})).Node("Reshape", {"t", "s4"}, {"u"});
+       b.Initializer(testing::Int64Tensor("s4", {1, 8, 4, 4})).Node("Reshape", {"t", "s4"}, {"u"});
        Conv(b, "u", "y", "wc", 4, 8, 3);
        return b.Output("y");
      },

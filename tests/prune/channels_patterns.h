@@ -128,13 +128,7 @@ inline const std::vector<Pattern>& Patterns() {
          Conv(b, "x", "a", "wa", 6, 3, 3);
          b.Node("Relu", {"a"}, {"r"}).Node("AveragePool", {"r"}, {"p"});
          b.Attr("kernel_shape", std::vector<int64_t>{2, 2}).Attr("strides", std::vector<int64_t>{2, 2});
-         onnx::TensorProto shape;
-         shape.set_name("shape");
-         shape.set_data_type(onnx::TensorProto::INT64);
-         shape.add_dims(2);
-         const int64_t dims[] = {0, 24};
-         shape.set_raw_data(std::string(reinterpret_cast<const char*>(dims), sizeof(dims)));
-         b.Initializer(shape).Node("Reshape", {"p", "shape"}, {"f"});
+         b.Initializer(testing::Int64Tensor("shape", {0, 24})).Node("Reshape", {"p", "shape"}, {"f"});
          b.Weight("w1", {24, 3}).Node("MatMul", {"f", "w1"}, {"y"});
          b.Output("y");
          return b;
@@ -144,26 +138,14 @@ inline const std::vector<Pattern>& Patterns() {
          b.Input("x", {-1, 3, 6, 6});
          Conv(b, "x", "a", "wa", 8, 3, 3);
          b.Node("Relu", {"a"}, {"r"});
-         onnx::TensorProto split;
-         split.set_name("split");
-         split.set_data_type(onnx::TensorProto::INT64);
-         split.add_dims(2);
-         const int64_t sizes[] = {3, 5};
-         split.set_raw_data(std::string(reinterpret_cast<const char*>(sizes), sizeof(sizes)));
-         b.Initializer(split).Node("Split", {"r", "split"}, {"s0", "s1"}).Attr("axis", int64_t{1});
+         b.Initializer(testing::Int64Tensor("split", {3, 5})).Node("Split", {"r", "split"}, {"s0", "s1"}).Attr("axis", int64_t{1});
          Conv(b, "s0", "b0", "wb0", 4, 3, 3);
          Conv(b, "s1", "b1", "wb1", 4, 5, 3);
-         auto ints = [](const char* name, std::vector<int64_t> v) {
-           onnx::TensorProto t;
-           t.set_name(name);
-           t.set_data_type(onnx::TensorProto::INT64);
-           t.add_dims(static_cast<int64_t>(v.size()));
-           t.set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * 8));
-           return t;
-         };
          Conv(b, "x", "c", "wc", 10, 3, 3);
          b.Node("Relu", {"c"}, {"cr"});
-         b.Initializer(ints("starts", {2})).Initializer(ints("ends", {9})).Initializer(ints("axes", {1}));
+         b.Initializer(testing::Int64Tensor("starts", {2}))
+             .Initializer(testing::Int64Tensor("ends", {9}))
+             .Initializer(testing::Int64Tensor("axes", {1}));
          b.Node("Slice", {"cr", "starts", "ends", "axes"}, {"sl"});
          Conv(b, "sl", "b2", "wb2", 4, 7, 1);
          b.Node("Add", {"b0", "b1"}, {"s"}).Node("Add", {"s", "b2"}, {"y"});

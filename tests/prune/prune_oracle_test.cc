@@ -28,10 +28,8 @@ UnstructuredOptions Options(double sparsity, PruneScope scope) {
 }
 
 nlohmann::json Compare(const std::filesystem::path& a, const std::filesystem::path& b, const std::string& mode) {
-  int code = -1;
   std::string err;
-  auto j = testing::RunOrtScript("compare.mjs", ShellQuote(a.string()) + " " + ShellQuote(b.string()) + " --batch 2 " + mode,
-                                 &code, &err);
+  auto j = testing::OrtCompare(a, b, mode, &err);
   EXPECT_FALSE(j.is_null()) << err;
   return j;
 }

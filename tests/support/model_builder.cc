@@ -24,6 +24,15 @@ onnx::TensorProto FloatTensor(const std::string& name, std::vector<int64_t> shap
   return t;
 }
 
+onnx::TensorProto Int64Tensor(const std::string& name, const std::vector<int64_t>& values) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::INT64);
+  t.add_dims(static_cast<int64_t>(values.size()));
+  t.set_raw_data(std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(int64_t)));
+  return t;
+}
+
 ModelBuilder::ModelBuilder(int64_t opset) {
   model_.set_ir_version(7);
   model_.set_producer_name("modelpress-tests");

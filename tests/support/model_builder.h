@@ -46,4 +46,7 @@ std::vector<float> RandomValues(size_t n, uint32_t seed);
 // A float32 TensorProto with values in raw_data.
 onnx::TensorProto FloatTensor(const std::string& name, std::vector<int64_t> shape, const std::vector<float>& values);
 
+// A 1-D int64 TensorProto (shapes, split sizes, slice bounds) with values in raw_data.
+onnx::TensorProto Int64Tensor(const std::string& name, const std::vector<int64_t>& values);
+
 }  // namespace modelpress::testing

@@ -8,6 +8,12 @@ namespace modelpress::testing {
 
 bool OrtAvailable() { return !OrtDir().empty(); }
 
+nlohmann::json OrtCompare(const std::filesystem::path& a, const std::filesystem::path& b, const std::string& options,
+                          std::string* error) {
+  return RunOrtScript("compare.mjs", ShellQuote(a.string()) + " " + ShellQuote(b.string()) + " --batch 2 " + options,
+                      nullptr, error);
+}
+
 nlohmann::json RunOrtScript(const std::string& script, const std::string& args, int* exit_code, std::string* error) {
   const std::string cmd = "MODELPRESS_ORT_DIR=" + ShellQuote(OrtDir().string()) + " node " +
                           ShellQuote((SourceDir() / "tests" / "ort" / script).string()) + " " + args;

@@ -28,4 +28,10 @@ std::vector<OrtOutput> RunOrt(const std::filesystem::path& model, const std::vec
 nlohmann::json RunOrtScript(const std::string& script, const std::string& args, int* exit_code = nullptr,
                             std::string* error = nullptr);
 
+// compare.mjs: runs `a` and `b` on the same random inputs (batch 2) and
+// compares their outputs under `options` ("--exact", "--atol X --rtol Y").
+// Null json, with the script's stderr in `error`, when it reports nothing.
+nlohmann::json OrtCompare(const std::filesystem::path& a, const std::filesystem::path& b, const std::string& options,
+                          std::string* error = nullptr);
+
 }  // namespace modelpress::testing
