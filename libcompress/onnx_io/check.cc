@@ -3,6 +3,34 @@
 #include "modelpress/onnx_io.h"
 
 namespace modelpress {
+namespace {
+
+// Makes every external data location of the initializers absolute for the
+// lifetime of the object.
+class LocationsResolved {
+ public:
+  LocationsResolved(onnx::ModelProto& proto, const std::filesystem::path& base_dir) {
+    if (base_dir.empty()) return;
+    for (auto& t : *proto.mutable_graph()->mutable_initializer()) {
+      if (t.data_location() != onnx::TensorProto::EXTERNAL) continue;
+      for (auto& kv : *t.mutable_external_data()) {
+        if (kv.key() != "location") continue;
+        changed_.emplace_back(kv.mutable_value(), kv.value());
+        kv.set_value((base_dir / kv.value()).string());
+      }
+    }
+  }
+  ~LocationsResolved() {
+    for (auto& [value, original] : changed_) value->swap(original);
+  }
+  LocationsResolved(const LocationsResolved&) = delete;
+  LocationsResolved& operator=(const LocationsResolved&) = delete;
+
+ private:
+  std::vector<std::pair<std::string*, std::string>> changed_;
+};
+
+}  // namespace
 
 Result<CheckOutcome> CheckModel(const Model& model) {
   const onnx::ModelProto& p = model.proto();
@@ -20,20 +48,12 @@ Result<CheckOutcome> CheckModel(const Model& model) {
     }
   }
   try {
-    if (model.uses_external_data()) {
-      // The checker looks for external files relative to the working folder;
-      // point it at the files this model really resolved to.
-      onnx::ModelProto copy = p;
-      for (auto& t : *copy.mutable_graph()->mutable_initializer()) {
-        if (t.data_location() != onnx::TensorProto::EXTERNAL) continue;
-        for (auto& kv : *t.mutable_external_data()) {
-          if (kv.key() == "location") kv.set_value((model.base_dir() / kv.value()).string());
-        }
-      }
-      onnx::checker::check_model(copy);
-    } else {
-      onnx::checker::check_model(p);
-    }
+    // The checker looks for external files relative to the working folder:
+    // point it at the files this model really resolved to. The locations are
+    // rewritten in place and restored afterwards (like SaveModel, the model is
+    // logically unchanged), so no copy of the tensors' bytes is ever made.
+    LocationsResolved resolved(const_cast<onnx::ModelProto&>(p), model.uses_external_data() ? model.base_dir() : std::filesystem::path());
+    onnx::checker::check_model(p);
   } catch (const std::exception& e) {
     std::string what = e.what();
     while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();

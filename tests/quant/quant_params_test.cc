@@ -149,6 +149,51 @@ TEST(QuantWeight, ZerosAndTwoOfFourSurvive) {
   }
 }
 
+TEST(QuantWeight, LargeWeightsMatchTheScalarReference) {
+  // Enough rows for the memory-order path (parts of whole rows), with ties at
+  // .5 steps and exact zeros: every value must equal QuantizeValue with the
+  // channel's scale, and the totals must match, on 1 and 2 threads alike.
+  const int64_t rows = 300, cols = 37;
+  std::vector<float> w(static_cast<size_t>(rows * cols));
+  for (size_t i = 0; i < w.size(); ++i) {
+    w[i] = (i % 11 == 0) ? 0.0f : std::sin(static_cast<float>(i) * 0.37f) * static_cast<float>(1 + i % 7);
+    if (i % 13 == 0) w[i] = std::round(w[i] * 4.0f) / 4.0f + 0.5f;
+  }
+  for (int axis : {1, 0, -1}) {
+    auto channel_of = [&](size_t i) -> size_t { return axis == 1 ? i % cols : axis == 0 ? i / cols : 0; };
+    std::vector<float> absmax(axis == 1 ? cols : axis == 0 ? rows : 1, 0.0f);
+    for (size_t i = 0; i < w.size(); ++i) absmax[channel_of(i)] = std::max(absmax[channel_of(i)], std::abs(w[i]));
+    auto one = QuantizeWeight(FloatView(w, {rows, cols}), axis, 1);
+    auto two = QuantizeWeight(FloatView(w, {rows, cols}), axis, 2);
+    ASSERT_TRUE(one.ok() && two.ok());
+    EXPECT_EQ(one->values, two->values);
+    EXPECT_EQ(one->scales, two->scales);
+    EXPECT_EQ(one->noise_energy, two->noise_energy);
+    int64_t zeros = 0;
+    double noise = 0;
+    for (size_t i = 0; i < w.size(); ++i) {
+      const float m = absmax[channel_of(i)];
+      const QuantParams p = ComputeParams(-m, m, Scheme::kInt8Symmetric);
+      ASSERT_EQ(one->scales[channel_of(i)], p.scale);
+      const int32_t ref = QuantizeValue(w[i], p, Scheme::kInt8Symmetric);
+      ASSERT_EQ(one->values[i], ref) << "axis " << axis << " element " << i << " value " << w[i];
+      zeros += ref == 0;
+      noise += std::pow(static_cast<double>(w[i]) - DequantizeValue(ref, p), 2);
+    }
+    EXPECT_EQ(one->zeros_after, zeros);
+    EXPECT_NEAR(one->noise_energy, noise, 1e-9 * noise);
+  }
+  // NaN quantizes to the zero point, infinities saturate, on the same path.
+  w[5 * cols + 2] = std::numeric_limits<float>::quiet_NaN();
+  w[7 * cols + 3] = std::numeric_limits<float>::infinity();
+  w[9 * cols + 3] = -std::numeric_limits<float>::infinity();
+  auto q = QuantizeWeight(FloatView(w, {rows, cols}), 1, 2);
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->values[5 * cols + 2], 0);
+  EXPECT_EQ(q->values[7 * cols + 3], 127);
+  EXPECT_EQ(q->values[9 * cols + 3], -127);
+}
+
 TEST(QuantWeight, AllZeroChannelAndBadType) {
   const std::vector<float> w = {0, 0, 0, 1, 2, 3};
   auto q = QuantizeWeight(FloatView(w, {2, 3}), 0);
