@@ -80,6 +80,7 @@ enum class Action { kKeep, kToExternal, kToInline };
 
 struct Rewrite {
   onnx::TensorProto* tensor;
+  const TensorEdit* edit;      // optional, applied to the bytes written
   onnx::TensorProto original;  // the tensor's content while the rewritten form is serialized
   std::string raw;             // inline bytes for kToInline
   uint64_t offset = 0, length = 0;
@@ -87,6 +88,7 @@ struct Rewrite {
 };
 
 constexpr uint64_t kProtobufLimit = INT_MAX;
+constexpr uint64_t kEditPiece = uint64_t{1} << 20;  // bytes per call of a TensorEdit writing external data
 
 }  // namespace
 
@@ -117,18 +119,30 @@ Status SaveModel(const Model& model, const std::filesystem::path& path, const Sa
       break;
   }
 
+  size_t edits_found = 0;
   std::vector<Rewrite> rewrites;
   for (auto& [e, v] : views) {
+    const auto found = options.edits.find(e->name);
+    const TensorEdit* edit = found != options.edits.end() ? &found->second : nullptr;
+    edits_found += edit != nullptr;
     const bool is_external = v.storage() == Storage::kExternal;
     const bool wants_external =
         externalize && v.packed_bytes() >= options.external_threshold && (e->source == TensorSource::kInitializer || is_external);
     if (wants_external) {
-      rewrites.push_back({e->proto, {}, {}, 0, v.packed_bytes(), Action::kToExternal});
-    } else if (is_external) {
-      Rewrite r{e->proto, {}, std::string(v.packed_bytes(), '\0'), 0, 0, Action::kToInline};
-      v.CopyPackedTo(std::as_writable_bytes(std::span(r.raw)));
+      rewrites.push_back({e->proto, edit, {}, {}, 0, v.packed_bytes(), Action::kToExternal});
+    } else if (is_external || edit != nullptr) {
+      Rewrite r{e->proto, edit, {}, std::string(v.packed_bytes(), '\0'), 0, 0, Action::kToInline};
+      const std::span<std::byte> raw = std::as_writable_bytes(std::span(r.raw));
+      v.CopyPackedTo(raw);
+      if (edit != nullptr) (*edit)(0, raw, raw);
       rewrites.push_back(std::move(r));
     }
+  }
+  if (edits_found != options.edits.size()) {
+    for (const auto& [name, edit] : options.edits) {
+      if (model.FindTensor(name) == nullptr) return InvalidArgument(out + ": an edit names " + name + ", which is no tensor of the model");
+    }
+    return InvalidArgument(out + ": an edit names a tensor whose bytes cannot be viewed");
   }
 
   const std::string data_name = options.data_file.empty() ? path.filename().string() + ".data" : options.data_file;
@@ -157,11 +171,21 @@ Status SaveModel(const Model& model, const std::filesystem::path& path, const Sa
       }
       pos += pad;
       r.offset = pos;
-      if (v.contiguous()) {
+      if (r.edit != nullptr && v.contiguous()) {
+        // Through a buffer, one piece of whole elements at a time.
+        const uint64_t piece = kEditPiece - kEditPiece % v.element_size();
+        for (uint64_t at = 0; at < v.packed_bytes(); at += piece) {
+          const std::span<const std::byte> in = v.bytes().subspan(at, std::min(piece, v.packed_bytes() - at));
+          buffer.resize(in.size());
+          (*r.edit)(at, in, buffer);
+          MP_RETURN_IF_ERROR(data_file->WriteAll(buffer.data(), buffer.size()));
+        }
+      } else if (v.contiguous()) {
         MP_RETURN_IF_ERROR(data_file->WriteAll(v.bytes().data(), v.packed_bytes()));
       } else {
         buffer.resize(v.packed_bytes());
         v.CopyPackedTo(buffer);
+        if (r.edit != nullptr) (*r.edit)(0, buffer, buffer);
         MP_RETURN_IF_ERROR(data_file->WriteAll(buffer.data(), buffer.size()));
       }
       pos += r.length;

@@ -62,6 +62,34 @@ TEST(UnstructuredMask, TiesBrokenByLowerIndexWhateverTheThreads) {
   for (int64_t i = 0; i < static_cast<int64_t>(w.size()); ++i) ASSERT_EQ(one[i], i < k ? 0 : 1) << i;
 }
 
+TEST(GlobalMasks, LargeTensorsWithTiesMatchTheReference) {
+  // Over a million elements (enough for the sampled one-pass selection),
+  // values on a 1/64 grid so that many tie with the threshold, some zeros;
+  // then a case where 60% of the values are equal, which the sampled bracket
+  // cannot narrow down (the selection falls back to radix passes).
+  for (int variant = 0; variant < 2; ++variant) {
+    std::vector<float> all = Random(1300000, 11);
+    for (size_t i = 0; i < all.size(); ++i) {
+      all[i] = std::round(all[i] * 64.0f) / 64.0f;
+      if (variant == 1 && i % 5 < 3) all[i] = 0.25f;
+    }
+    const std::vector<float> a(all.begin(), all.begin() + 400000), b(all.begin() + 400000, all.begin() + 1000000),
+        c(all.begin() + 1000000, all.end());
+    for (double s : {0.05, 0.5, 0.9, 0.999}) {
+      Mask ka(a.size()), kb(b.size()), kc(c.size());
+      const std::vector<MaskInput> inputs = {{FloatView(a, {400, 1000}), {}}, {FloatView(b, {600000}), {}}, {FloatView(c, {300, 1000}), {}}};
+      const std::vector<std::span<uint8_t>> keeps = {ka, kb, kc};
+      ASSERT_TRUE(GlobalMasks(inputs, s, keeps, 2).ok());
+      Mask got = ka;
+      got.insert(got.end(), kb.begin(), kb.end());
+      got.insert(got.end(), kc.begin(), kc.end());
+      const int64_t zeros = std::count(all.begin(), all.end(), 0.0f);
+      const int64_t k = std::max<int64_t>(static_cast<int64_t>(std::floor(s * all.size() + 1e-6)), zeros);
+      ASSERT_EQ(got, ReferenceMask(all, k)) << "variant " << variant << " sparsity " << s;
+    }
+  }
+}
+
 TEST(UnstructuredMask, ExistingZerosCountTowardTheTarget) {
   std::vector<float> w = {0.0f, 5.0f, 0.0f, 4.0f, 3.0f, 2.0f, 1.0f, 6.0f, 7.0f, 8.0f};
   Mask keep(10);

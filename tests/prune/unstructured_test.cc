@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <filesystem>
+
 #include <nlohmann/json.hpp>
 
 #include "modelpress/prune.h"
@@ -204,6 +207,72 @@ TEST(PruneUnstructured, ExternalDataInExternalDataOut) {
   int64_t zeros = 0;
   for (const char* n : {"fc1.weight", "fc2.weight", "fc3.weight"}) zeros += CountZeros(*back->View(n));
   EXPECT_EQ(zeros, 45180);  // floor(0.9 * 50200)
+}
+
+TEST(PruneUnstructured, OnSaveWritesTheSameFilesWithoutTouchingTheMapping) {
+  // Two large external weights on a 1/64 grid (ties at the threshold) and a
+  // small inline one: PruneUnstructuredOnSave + SaveModel must write the
+  // files PruneUnstructured + SaveModel write, with the same report, while
+  // the external tensors of its model keep their values in memory.
+  testing::TempDir dir;
+  auto grid = [](size_t n, uint32_t seed) {
+    std::vector<float> v = testing::RandomValues(n, seed);
+    for (float& x : v) x = std::round(x * 64.0f) / 64.0f;
+    return v;
+  };
+  ModelBuilder b;
+  b.Input("x", {-1, 1024})
+      .Weight("W1", {1024, 700}, grid(1024 * 700, 1))
+      .Node("MatMul", {"x", "W1"}, {"h"})
+      .Weight("W2", {700, 600}, grid(700 * 600, 2))
+      .Node("MatMul", {"h", "W2"}, {"g"})
+      .Weight("W3", {600, 10}, grid(600 * 10, 3))
+      .Node("MatMul", {"g", "W3"}, {"y"})
+      .Output("y");
+  SaveOptions ext;
+  ext.external = ExternalData::kAlways;
+  ext.external_threshold = 100000;  // W3 stays inline
+  ASSERT_TRUE(SaveModel(b.Build(), dir / "in.onnx", ext).ok());
+  for (PruneScope scope : {PruneScope::kGlobal, PruneScope::kLayer}) {
+    UnstructuredOptions o;
+    o.sparsity = 0.9;
+    o.scope = scope;
+    auto in_place = LoadModel(dir / "in.onnx");
+    auto deferred = LoadModel(dir / "in.onnx");
+    ASSERT_TRUE(in_place.ok() && deferred.ok());
+    const std::string w1_before(reinterpret_cast<const char*>(deferred->View("W1")->bytes().data()), 1024 * 700 * 4);
+    auto r1 = PruneUnstructured(*in_place, o);
+    SaveOptions save = ext;
+    auto r2 = PruneUnstructuredOnSave(*deferred, o, &save);
+    ASSERT_TRUE(r1.ok() && r2.ok());
+    EXPECT_EQ(save.edits.size(), 2u) << "W1 and W2 are zeroed on the way out";
+    EXPECT_EQ(PruneReportJson(*r1), PruneReportJson(*r2));
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(deferred->View("W1")->bytes().data()), 1024 * 700 * 4), w1_before);
+    std::filesystem::create_directories(dir / "a");
+    std::filesystem::create_directories(dir / "b");
+    ASSERT_TRUE(SaveModel(*in_place, dir / "a" / "out.onnx", ext).ok());
+    ASSERT_TRUE(SaveModel(*deferred, dir / "b" / "out.onnx", save).ok());
+    EXPECT_TRUE(testing::ReadFile(dir / "a" / "out.onnx") == testing::ReadFile(dir / "b" / "out.onnx"));
+    EXPECT_TRUE(testing::ReadFile(dir / "a" / "out.onnx.data") == testing::ReadFile(dir / "b" / "out.onnx.data"));
+    // The same edits also apply when the tensors are written inline.
+    SaveOptions inline_save = save;
+    inline_save.external = ExternalData::kNever;
+    ASSERT_TRUE(SaveModel(*deferred, dir / "c.onnx", inline_save).ok());
+    auto c = LoadModel(dir / "c.onnx");
+    ASSERT_TRUE(c.ok());
+    EXPECT_EQ(CountZeros(*c->View("W1")) + CountZeros(*c->View("W2")) + CountZeros(*c->View("W3")), r2->zeros_after);
+  }
+}
+
+TEST(SaveModel, EditsMustNameATensor) {
+  testing::TempDir dir;
+  Model m = Mlp();
+  SaveOptions save;
+  save.edits["nope"] = [](uint64_t, std::span<const std::byte> in, std::span<std::byte> out) { std::copy(in.begin(), in.end(), out.begin()); };
+  const Status s = SaveModel(m, dir / "out.onnx", save);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("nope"), std::string::npos) << s.message();
+  EXPECT_FALSE(std::filesystem::exists(dir / "out.onnx"));
 }
 
 TEST(PruneUnstructured, SameResultOnAnyThreadCount) {

@@ -144,7 +144,7 @@ void SetupPrune(CLI::App& app, int* exit_code) {
     }
     u->options.layer_sparsity = *layers;
     *exit_code = RunPrune(
-        u->common, [&](Model& m) { return PruneUnstructured(m, u->options); },
+        u->common, [&](Model& m) { return PruneUnstructuredOnSave(m, u->options, &u->common.save); },
         [&](Model& m, const quant::CalibrationData& d, const ReconstructOptions& r) {
           return PruneUnstructuredReconstructed(m, u->options, d, r);
         });

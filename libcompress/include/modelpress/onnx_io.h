@@ -5,7 +5,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,11 +24,21 @@ enum class ExternalData {
   kNever,   // everything inline; fails when the model would exceed protobuf's 2 GiB
 };
 
+// Changes a tensor's bytes while SaveModel copies them out, leaving the model
+// itself as it is: `in` holds the packed bytes [offset, offset + in.size()) of
+// the tensor as the model has them, `out` (the same size, possibly the same
+// memory) receives what is written. Pieces hold whole elements and arrive in
+// increasing offset order. This lets a caller change a large tensor that is
+// memory-mapped from an external data file without writing into the mapping,
+// which would copy every page it touches.
+using TensorEdit = std::function<void(uint64_t offset, std::span<const std::byte> in, std::span<std::byte> out)>;
+
 struct SaveOptions {
   ExternalData external = ExternalData::kAuto;  // default: kAuto
   uint64_t external_threshold = 1024;           // bytes; smaller tensors stay inline (default 1024)
   std::string data_file;                        // data file name in the model's folder; default "<model file name>.data"
   uint64_t alignment = 64;                      // bytes; offset alignment of tensors in the data file (default 64)
+  std::map<std::string, TensorEdit> edits;      // by tensor name; each must name a tensor of the model
 };
 
 // Where a named constant tensor of the graph is declared.

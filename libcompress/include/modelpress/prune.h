@@ -158,6 +158,16 @@ struct PruneReport {
 Result<PruneReport> PruneUnstructured(Model& model, const UnstructuredOptions& options);
 Result<PruneReport> PruneNM(Model& model, const NMOptions& options);
 
+// PruneUnstructured for a model that is about to be written with
+// SaveModel(model, path, *save) and then dropped, as the command line does.
+// Float32 tensors read from external data files are not changed in memory:
+// `save->edits` receives the zeroing, done while SaveModel copies them out, so
+// no page of the mapped file is copied and every weight is read twice
+// instead of four times. Other tensors are pruned in place. The report and
+// the written files are those of PruneUnstructured; only the in-memory model
+// differs (its external tensors keep their old values).
+Result<PruneReport> PruneUnstructuredOnSave(Model& model, const UnstructuredOptions& options, SaveOptions* save);
+
 // The report as JSON text (schema in docs/prune.md).
 std::string PruneReportJson(const PruneReport& report);
 
