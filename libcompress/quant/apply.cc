@@ -124,19 +124,25 @@ Result<QuantReport> ApplyQuantization(Model& model, const QuantPlan& plan, const
   for (const PlannedNode& p : plan.nodes) {
     if (weights.count(p.weight)) continue;
     MP_ASSIGN_OR_RETURN(TensorView view, model.View(p.weight));
-    auto q = QuantizeWeight(view, p.axis, options.threads,
-                            options.reduce_range ? Scheme::kInt7Symmetric : Scheme::kInt8Symmetric);
-    if (!q.ok()) return q.status().WithPrefix(model.source() + ": weight '" + p.weight + "'");
+    // The int8 values are written straight into the new initializer's bytes.
     const std::string qname = names.Fresh(p.weight + "_quantized");
+    onnx::TensorProto* qt = g.add_initializer();
+    qt->set_name(qname);
+    qt->set_data_type(onnx::TensorProto::INT8);
+    for (int64_t d : view.shape()) qt->add_dims(d);
+    std::string* raw = qt->mutable_raw_data();
+    raw->resize(static_cast<size_t>(view.size()));
+    auto q = QuantizeWeightInto(view, p.axis, std::span(reinterpret_cast<int8_t*>(raw->data()), raw->size()), options.threads,
+                                options.reduce_range ? Scheme::kInt7Symmetric : Scheme::kInt8Symmetric);
+    if (!q.ok()) {
+      g.mutable_initializer()->RemoveLast();
+      return q.status().WithPrefix(model.source() + ": weight '" + p.weight + "'");
+    }
     const std::string sname = names.Fresh(p.weight + "_scale");
     const std::string zname = names.Fresh(p.weight + "_zero_point");
     const std::string out = names.Fresh(p.weight + "_dequantized");
     const std::vector<int8_t> zeros(q->scales.size(), 0);
     const std::vector<int64_t> sdims = ScaleDims(p.axis, q->scales.size());
-    // Written straight into the graph, one weight at a time, so at most one
-    // extra int8 copy exists besides the proto.
-    *g.add_initializer() = MakeTensor(qname, onnx::TensorProto::INT8, view.shape(), q->values.data(), q->values.size());
-    q->values = {};
     new_tensors.push_back(MakeTensor(sname, onnx::TensorProto::FLOAT, sdims, q->scales.data(), q->scales.size()));
     new_tensors.push_back(MakeTensor(zname, onnx::TensorProto::INT8, sdims, zeros.data(), zeros.size()));
     before[p.node].push_back(MakeNode("DequantizeLinear", names.Fresh(p.weight + "_DequantizeLinear"),

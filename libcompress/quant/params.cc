@@ -182,6 +182,14 @@ double SqnrDb(double signal_energy, double noise_energy) {
 }
 
 Result<QuantizedWeight> QuantizeWeight(const TensorView& w, int axis, int threads, Scheme scheme) {
+  std::vector<int8_t> values(static_cast<size_t>(std::max<int64_t>(w.size(), 0)));
+  MP_ASSIGN_OR_RETURN(QuantizedWeight out, QuantizeWeightInto(w, axis, values, threads, scheme));
+  out.values = std::move(values);
+  return out;
+}
+
+Result<QuantizedWeight> QuantizeWeightInto(const TensorView& w, int axis, std::span<int8_t> values, int threads,
+                                           Scheme scheme) {
   if (scheme == Scheme::kUint8Asymmetric) return InvalidArgument("weights are quantized with a symmetric scheme");
   if (!IsFloatingPoint(w.dtype())) {
     return InvalidArgument("cannot quantize a weight of type " + DTypeName(w.dtype()) + "; it must be floating point");
@@ -190,9 +198,12 @@ Result<QuantizedWeight> QuantizeWeight(const TensorView& w, int axis, int thread
   if (axis >= 0) {
     MP_ASSIGN_OR_RETURN(split, SplitAtAxis(w.shape(), axis));
   }
+  if (static_cast<int64_t>(values.size()) != w.size()) {
+    return InvalidArgument("the output holds " + std::to_string(values.size()) + " values for a weight of " +
+                           std::to_string(w.size()) + " elements");
+  }
   QuantizedWeight out;
   out.axis = axis;
-  out.values.resize(static_cast<size_t>(w.size()));
   const int64_t channels = axis >= 0 ? split.length : 1;
   if (axis < 0) split = {w.size(), 1, 1};  // per tensor: every element in channel 0
   out.scales.resize(static_cast<size_t>(channels));
@@ -254,7 +265,7 @@ Result<QuantizedWeight> QuantizeWeight(const TensorView& w, int axis, int thread
         for (int64_t i = 0; i < n; ++i) converted[i] = at(first + i);
         x = converted.data();
       }
-      QuantizeRun(x, scale, step, n, qmax, out.values.data() + first, t);
+      QuantizeRun(x, scale, step, n, qmax, values.data() + first, t);
     };
     if (by_channel) {
       for (int64_t o = 0; o < split.outer; ++o) quantize_run((o * split.length + part) * split.inner, split.inner, &out.scales[part], 0);

@@ -85,6 +85,11 @@ struct QuantizedWeight {
 // must be symmetric (kInt8Symmetric or kInt7Symmetric).
 Result<QuantizedWeight> QuantizeWeight(const TensorView& weights, int axis, int threads = 0,
                                        Scheme scheme = Scheme::kInt8Symmetric);
+// QuantizeWeight writing the int8 values into `values` (weights.size()
+// elements, e.g. the raw bytes of the output tensor) instead of
+// QuantizedWeight::values, which stays empty.
+Result<QuantizedWeight> QuantizeWeightInto(const TensorView& weights, int axis, std::span<int8_t> values, int threads = 0,
+                                           Scheme scheme = Scheme::kInt8Symmetric);
 
 // ---- Calibration ----
 
