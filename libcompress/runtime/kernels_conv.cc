@@ -1,11 +1,13 @@
 // Conv and ConvTranspose for any number of spatial axes: im2col (or its
-// adjoint) plus one Eigen GEMM per image and group.
+// adjoint) plus one GEMM per image and group (Sgemm for Conv, Eigen for
+// ConvTranspose).
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
 
 #include "runtime/broadcast.h"
 #include "runtime/conv_geometry.h"
+#include "runtime/gemm.h"
 
 namespace modelpress::runtime {
 
@@ -168,7 +170,7 @@ Status Conv(KernelContext& c) {
   MP_ASSIGN_OR_RETURN(SpatialGeometry g, ResolveGeometry(c, in, kernel));
   std::vector<int64_t> out_shape = {n, m};
   out_shape.insert(out_shape.end(), g.out.begin(), g.out.end());
-  MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Zeros(DType::kFloat32, out_shape));
+  MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Uninitialized(DType::kFloat32, out_shape));
 
   const int64_t mg = m / group, kprod = Product(kernel), in_prod = Product(in), out_prod = Product(g.out);
   const int64_t rows = cg * kprod;
@@ -176,23 +178,23 @@ Status Conv(KernelContext& c) {
   for (int d = 0; d < g.rank(); ++d) {
     pointwise = pointwise && g.stride[d] == 1 && g.pad_begin[d] == 0 && g.pad_end[d] == 0;
   }
-  // Small images (late layers, tiny models) make small GEMMs that waste
-  // Eigen's blocking: put several images side by side in one im2col matrix
-  // [rows, images * out] and run one GEMM, bounded to ~16 MB of columns.
+  const float* bias = b != nullptr ? b->data<float>() : nullptr;
+  const bool relu = c.fused_relu();
+  float* yd = y.mutable_data<float>();
+  // Small images (late layers, tiny models) make small GEMMs: put several
+  // images side by side in one im2col matrix [rows, images * out] and run one
+  // GEMM, bounded to ~16 MB of columns.
   if (group == 1 && n > 1 && out_prod < 1024) {
     const int64_t chunk = std::clamp<int64_t>((int64_t{1} << 22) / std::max<int64_t>(rows * out_prod, 1), 1, n);
     std::vector<float> cols(static_cast<size_t>(rows * chunk * out_prod)), tmp(static_cast<size_t>(m * chunk * out_prod));
     for (int64_t i0 = 0; i0 < n; i0 += chunk) {
       const int64_t nb = std::min(chunk, n - i0), ld = nb * out_prod;
       for (int64_t j = 0; j < nb; ++j) Im2Col(x->data<float>() + (i0 + j) * ch * in_prod, ch, g, cols.data() + j * out_prod, ld);
-      Eigen::Map<RowMatF> t(tmp.data(), m, ld);
-      t.noalias() = Eigen::Map<const RowMatF>(w->data<float>(), m, rows) * Eigen::Map<const RowMatF>(cols.data(), rows, ld);
+      Sgemm(m, ld, rows, w->data<float>(), rows, cols.data(), ld, tmp.data(), ld, {bias, relu});
       for (int64_t j = 0; j < nb; ++j) {
         for (int64_t o = 0; o < m; ++o) {
-          float* dst = y.mutable_data<float>() + ((i0 + j) * m + o) * out_prod;
-          const float* src = tmp.data() + o * ld + j * out_prod;
-          const float bias = b != nullptr ? b->data<float>()[o] : 0.0f;
-          for (int64_t p = 0; p < out_prod; ++p) dst[p] = src[p] + bias;
+          std::memcpy(yd + ((i0 + j) * m + o) * out_prod, tmp.data() + o * ld + j * out_prod,
+                      static_cast<size_t>(out_prod) * sizeof(float));
         }
       }
     }
@@ -208,11 +210,8 @@ Status Conv(KernelContext& c) {
         Im2Col(xg, cg, g, col.data());
         cols = col.data();
       }
-      Eigen::Map<RowMatF> yg(y.mutable_data<float>() + (i * m + grp * mg) * out_prod, mg, out_prod);
-      Eigen::Map<const RowMatF> wg(w->data<float>() + grp * mg * rows, mg, rows);
-      Eigen::Map<const RowMatF> xc(cols, rows, out_prod);
-      yg.noalias() = wg * xc;
-      if (b != nullptr) yg.colwise() += Eigen::Map<const Eigen::VectorXf>(b->data<float>() + grp * mg, mg);
+      Sgemm(mg, out_prod, rows, w->data<float>() + grp * mg * rows, rows, cols, out_prod,
+            yd + (i * m + grp * mg) * out_prod, out_prod, {bias != nullptr ? bias + grp * mg : nullptr, relu});
     }
   }
   c.set_output(0, std::move(y));

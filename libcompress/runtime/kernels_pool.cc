@@ -9,6 +9,50 @@ namespace {
 
 enum class PoolKind { kMax, kAverage };
 
+// The 2-D case as direct loops over the window, clipped to the image.
+template <PoolKind kKind>
+void Pool2D(const float* x, int64_t planes, const SpatialGeometry& g, bool include_pad, float* y) {
+  const int64_t h = g.in[0], w = g.in[1], oh = g.out[0], ow = g.out[1];
+  const int64_t kh = g.kernel[0], kw = g.kernel[1], sh = g.stride[0], sw = g.stride[1];
+  const int64_t dh = g.dilation[0], dw = g.dilation[1], ph = g.pad_begin[0], pw = g.pad_begin[1];
+  const int64_t h_end = h + g.pad_end[0], w_end = w + g.pad_end[1];  // ceil_mode windows count up to the end padding
+  for (int64_t p = 0; p < planes; ++p) {
+    const float* src = x + p * h * w;
+    float* dst = y + p * oh * ow;
+    for (int64_t i = 0; i < oh; ++i) {
+      const int64_t hs = i * sh - ph;
+      for (int64_t j = 0; j < ow; ++j) {
+        const int64_t ws = j * sw - pw;
+        float acc = kKind == PoolKind::kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
+        int64_t count = 0, rows_padded = 0, cols_padded = 0;
+        for (int64_t a = 0; a < kh; ++a) {
+          const int64_t r = hs + a * dh;
+          if (r < h_end) ++rows_padded;
+          if (r < 0 || r >= h) continue;
+          const float* row = src + r * w;
+          for (int64_t bcol = 0; bcol < kw; ++bcol) {
+            const int64_t q = ws + bcol * dw;
+            if (q < 0 || q >= w) continue;
+            ++count;
+            if (kKind == PoolKind::kMax) {
+              acc = std::max(acc, row[q]);
+            } else {
+              acc += row[q];
+            }
+          }
+        }
+        if (kKind == PoolKind::kMax) {
+          dst[i * ow + j] = acc;
+        } else {
+          for (int64_t bcol = 0; bcol < kw; ++bcol) cols_padded += ws + bcol * dw < w_end ? 1 : 0;
+          const int64_t divisor = include_pad ? rows_padded * cols_padded : count;
+          dst[i * ow + j] = divisor > 0 ? acc / static_cast<float>(divisor) : 0.0f;
+        }
+      }
+    }
+  }
+}
+
 template <PoolKind kKind>
 Status Pool(KernelContext& c) {
   MP_ASSIGN_OR_RETURN(const Tensor* x, c.Required(0));
@@ -28,9 +72,14 @@ Status Pool(KernelContext& c) {
   const bool include_pad = c.Int("count_include_pad", 0) != 0;
   std::vector<int64_t> out_shape = {x->shape()[0], x->shape()[1]};
   out_shape.insert(out_shape.end(), g.out.begin(), g.out.end());
-  MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Zeros(DType::kFloat32, out_shape));
+  MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Uninitialized(DType::kFloat32, out_shape));
   const int k = g.rank();
   const int64_t planes = x->shape()[0] * x->shape()[1], in_prod = Product(in), out_prod = Product(g.out);
+  if (k == 2) {
+    Pool2D<kKind>(x->data<float>(), planes, g, include_pad, y.mutable_data<float>());
+    c.set_output(0, std::move(y));
+    return Status::Ok();
+  }
   const int64_t kprod = Product(g.kernel);
   std::vector<int64_t> o(k), start(k);
   // Kernel positions decoded once: kidx[kr * k + d], pre-multiplied by the dilation.
@@ -91,7 +140,7 @@ Status GlobalPool(KernelContext& c) {
   std::vector<int64_t> out_shape(x->shape().size(), 1);
   out_shape[0] = x->shape()[0];
   out_shape[1] = x->shape()[1];
-  MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Zeros(DType::kFloat32, out_shape));
+  MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Uninitialized(DType::kFloat32, out_shape));
   const int64_t planes = out_shape[0] * out_shape[1], size = Product(x->shape(), 2);
   for (int64_t p = 0; p < planes; ++p) {
     const float* src = x->data<float>() + p * size;

@@ -1,0 +1,25 @@
+// Single-precision GEMM for the executor's Conv and MatMul kernels:
+// C = A * B (+ bias per row of C) (then max(0, .) when relu is set), all
+// row-major with leading dimensions. On CPUs with AVX2 and FMA (checked at
+// run time) a packed, blocked kernel written with intrinsics runs; elsewhere
+// Eigen's portable build does.
+#pragma once
+
+#include <cstdint>
+
+namespace modelpress::runtime {
+
+struct GemmEpilogue {
+  const float* row_bias = nullptr;  // m values added to each row of C, or nullptr
+  bool relu = false;                // clamp C at zero after the bias
+};
+
+// C[m, n] (leading dim ldc) = A[m, k] (lda) * B[k, n] (ldb), then the epilogue.
+// C must not alias A or B.
+void Sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+           int64_t ldc, const GemmEpilogue& epilogue = {});
+
+// Whether Sgemm uses the AVX2/FMA kernel on this CPU.
+bool SgemmUsesAvx2();
+
+}  // namespace modelpress::runtime
