@@ -61,8 +61,8 @@ struct Executor::Impl {
     KernelFn fn = nullptr;
     std::vector<int> inputs;   // value ids, -1 when absent
     std::vector<int> outputs;  // value ids, -1 when absent
-    // Without an observer: a Conv clamps its own output for the Relu that is
-    // its only reader (fuse_relu), and that Relu passes the tensor on (absorbed).
+    // Without an observer: a Conv or Gemm clamps its own output for the Relu
+    // that is its only reader (fuse_relu); that Relu passes it on (absorbed).
     bool fuse_relu = false;
     bool absorbed = false;
   };
@@ -229,7 +229,7 @@ Status Executor::Impl::Build(const Model& model) {
     output_ids.push_back(it->second);
     ++uses[it->second];
   }
-  // Conv followed by a Relu that is the sole reader of its output.
+  // Conv or Gemm followed by a Relu that is the sole reader of its output.
   std::unordered_map<int, size_t> reader;  // value id -> the step reading it, when exactly one step does
   for (size_t i = 0; i < steps.size(); ++i) {
     for (int id : steps[i].inputs) {
@@ -237,7 +237,7 @@ Status Executor::Impl::Build(const Model& model) {
     }
   }
   for (auto& s : steps) {
-    if (s.node->op_type() != "Conv" || s.outputs.size() != 1 || s.outputs[0] < 0 || uses[s.outputs[0]] != 1) continue;
+    if ((s.node->op_type() != "Conv" && s.node->op_type() != "Gemm") || s.outputs.size() != 1 || s.outputs[0] < 0 || uses[s.outputs[0]] != 1) continue;
     auto r = reader.find(s.outputs[0]);
     if (r == reader.end()) continue;
     Step& relu = steps[r->second];
@@ -308,7 +308,7 @@ Result<std::vector<Tensor>> Executor::Run(const std::vector<Tensor>& inputs, con
     }
     std::vector<Tensor> out(s.outputs.size());
     if (s.absorbed && !observer) {
-      out[0] = *in[0];  // its Conv already applied it
+      out[0] = *in[0];  // its Conv or Gemm already applied it
     } else {
       KernelContext ctx(*s.node, m.opset, std::move(in), &out);
       ctx.set_fused_relu(s.fuse_relu && !observer);

@@ -24,10 +24,13 @@ namespace modelpress::runtime {
 namespace {
 
 void ApplyEpilogue(int64_t m, int64_t n, float* c, int64_t ldc, const GemmEpilogue& ep) {
-  if (ep.row_bias == nullptr && !ep.relu) return;
+  if (ep.row_bias == nullptr && ep.col_bias == nullptr && !ep.relu) return;
   for (int64_t i = 0; i < m; ++i) {
     float* row = c + i * ldc;
     const float bias = ep.row_bias != nullptr ? ep.row_bias[i] : 0.0f;
+    if (ep.col_bias != nullptr) {
+      for (int64_t j = 0; j < n; ++j) row[j] += ep.col_bias[j];
+    }
     if (ep.relu) {
       for (int64_t j = 0; j < n; ++j) {
         const float v = row[j] + bias;
@@ -40,12 +43,16 @@ void ApplyEpilogue(int64_t m, int64_t n, float* c, int64_t ldc, const GemmEpilog
 }
 
 void EigenGemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
-               int64_t ldc, const GemmEpilogue& ep) {
+               int64_t ldc, const GemmEpilogue& ep, bool trans_b) {
   using RowMatF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using Stride = Eigen::OuterStride<>;
   Eigen::Map<RowMatF, 0, Stride> cm(c, m, n, Stride(ldc));
-  cm.noalias() = Eigen::Map<const RowMatF, 0, Stride>(a, m, k, Stride(lda)) *
-                 Eigen::Map<const RowMatF, 0, Stride>(b, k, n, Stride(ldb));
+  Eigen::Map<const RowMatF, 0, Stride> am(a, m, k, Stride(lda));
+  if (trans_b) {
+    cm.noalias() = am * Eigen::Map<const RowMatF, 0, Stride>(b, n, k, Stride(ldb)).transpose();
+  } else {
+    cm.noalias() = am * Eigen::Map<const RowMatF, 0, Stride>(b, k, n, Stride(ldb));
+  }
   ApplyEpilogue(m, n, c, ldc, ep);
 }
 
@@ -81,6 +88,21 @@ MP_AVX2 void PackB(const float* b, int64_t ldb, int64_t kc, int64_t nc, float* o
   }
 }
 
+// The same from B's transpose: bt[0:nc, 0:kc] (ldb).
+MP_AVX2 void PackBTransposed(const float* bt, int64_t ldb, int64_t kc, int64_t nc, float* out) {
+  for (int64_t j = 0; j < nc; j += kNR, out += kNR * kc) {
+    const int64_t w = nc - j < kNR ? nc - j : kNR;
+    for (int64_t q = 0; q < kNR; ++q) {
+      const float* src = bt + (j + q) * ldb;
+      if (q < w) {
+        for (int64_t p = 0; p < kc; ++p) out[p * kNR + q] = src[p];
+      } else {
+        for (int64_t p = 0; p < kc; ++p) out[p * kNR + q] = 0.0f;
+      }
+    }
+  }
+}
+
 // A[0:mc, 0:kc] (lda) into mc/6 panels of [kc][6], the last zero-padded.
 MP_AVX2 void PackA(const float* a, int64_t lda, int64_t mc, int64_t kc, float* out) {
   for (int64_t i = 0; i < mc; i += kMR, out += kMR * kc) {
@@ -100,11 +122,15 @@ MP_AVX2 void PackA(const float* a, int64_t lda, int64_t mc, int64_t kc, float* o
 // Finishes one row of 16 results: adds what C holds (later k blocks), the
 // bias, and clamps; stores `nr` of them.
 MP_AVX2 inline void StoreRow(__m256 lo, __m256 hi, float* c, int64_t nr, bool accumulate, const float* bias,
-                             bool relu) {
+                             const float* col_bias, bool relu) {
   if (nr == kNR) {
     if (accumulate) {
       lo = _mm256_add_ps(lo, _mm256_loadu_ps(c));
       hi = _mm256_add_ps(hi, _mm256_loadu_ps(c + 8));
+    }
+    if (col_bias != nullptr) {
+      lo = _mm256_add_ps(lo, _mm256_loadu_ps(col_bias));
+      hi = _mm256_add_ps(hi, _mm256_loadu_ps(col_bias + 8));
     }
     if (bias != nullptr) {
       const __m256 bv = _mm256_broadcast_ss(bias);
@@ -126,6 +152,7 @@ MP_AVX2 inline void StoreRow(__m256 lo, __m256 hi, float* c, int64_t nr, bool ac
   for (int64_t q = 0; q < nr; ++q) {
     float v = t[q];
     if (accumulate) v += c[q];
+    if (col_bias != nullptr) v += col_bias[q];
     if (bias != nullptr) v += *bias;
     if (relu) v = v > 0.0f ? v : 0.0f;
     c[q] = v;
@@ -134,7 +161,7 @@ MP_AVX2 inline void StoreRow(__m256 lo, __m256 hi, float* c, int64_t nr, bool ac
 
 // C[0:mr, 0:nr] (+)= one 6-row panel of A times one 16-column panel of B.
 MP_AVX2 void MicroKernel(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int64_t mr, int64_t nr,
-                         bool accumulate, const float* bias, bool relu) {
+                         bool accumulate, const float* bias, const float* col_bias, bool relu) {
   __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(),
          c11 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(),
          c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(),
@@ -162,18 +189,23 @@ MP_AVX2 void MicroKernel(int64_t kc, const float* ap, const float* bp, float* c,
   }
   const __m256 rows[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   for (int64_t r = 0; r < mr; ++r) {
-    StoreRow(rows[r][0], rows[r][1], c + r * ldc, nr, accumulate, bias != nullptr ? bias + r : nullptr, relu);
+    StoreRow(rows[r][0], rows[r][1], c + r * ldc, nr, accumulate, bias != nullptr ? bias + r : nullptr, col_bias,
+             relu);
   }
 }
 
 MP_AVX2 void GemmAvx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-                      float* c, int64_t ldc, const GemmEpilogue& ep, PackBuffers& buf) {
+                      float* c, int64_t ldc, const GemmEpilogue& ep, bool trans_b, PackBuffers& buf) {
   for (int64_t jc = 0; jc < n; jc += kNC) {
     const int64_t nc = n - jc < kNC ? n - jc : kNC;
     for (int64_t pc = 0; pc < k; pc += kKC) {
       const int64_t kc = k - pc < kKC ? k - pc : kKC;
       const bool accumulate = pc > 0, last = pc + kc == k;
-      PackB(b + pc * ldb + jc, ldb, kc, nc, buf.b.get());
+      if (trans_b) {
+        PackBTransposed(b + jc * ldb + pc, ldb, kc, nc, buf.b.get());
+      } else {
+        PackB(b + pc * ldb + jc, ldb, kc, nc, buf.b.get());
+      }
       for (int64_t ic = 0; ic < m; ic += kMC) {
         const int64_t mc = m - ic < kMC ? m - ic : kMC;
         PackA(a + ic * lda + pc, lda, mc, kc, buf.a.get());
@@ -182,8 +214,9 @@ MP_AVX2 void GemmAvx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t l
           for (int64_t ir = 0; ir < mc; ir += kMR) {
             const int64_t mr = mc - ir < kMR ? mc - ir : kMR;
             const float* bias = last && ep.row_bias != nullptr ? ep.row_bias + ic + ir : nullptr;
+            const float* col_bias = last && ep.col_bias != nullptr ? ep.col_bias + jc + jr : nullptr;
             MicroKernel(kc, buf.a.get() + ir * kc, buf.b.get() + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
-                        accumulate, bias, last && ep.relu);
+                        accumulate, bias, col_bias, last && ep.relu);
           }
         }
       }
@@ -206,7 +239,7 @@ bool SgemmUsesAvx2() {
 }
 
 void Sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
-           int64_t ldc, const GemmEpilogue& ep) {
+           int64_t ldc, const GemmEpilogue& ep, bool trans_b) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0) {
     for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, 0.0f);
@@ -216,11 +249,11 @@ void Sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const f
 #if MP_HAVE_AVX2_KERNEL
   if (SgemmUsesAvx2()) {
     thread_local PackBuffers buf;
-    GemmAvx2(m, n, k, a, lda, b, ldb, c, ldc, ep, buf);
+    GemmAvx2(m, n, k, a, lda, b, ldb, c, ldc, ep, trans_b, buf);
     return;
   }
 #endif
-  EigenGemm(m, n, k, a, lda, b, ldb, c, ldc, ep);
+  EigenGemm(m, n, k, a, lda, b, ldb, c, ldc, ep, trans_b);
 }
 
 }  // namespace modelpress::runtime

@@ -10,14 +10,16 @@
 namespace modelpress::runtime {
 
 struct GemmEpilogue {
-  const float* row_bias = nullptr;  // m values added to each row of C, or nullptr
-  bool relu = false;                // clamp C at zero after the bias
+  const float* row_bias = nullptr;  // m values, value i added to row i of C, or nullptr
+  bool relu = false;                // clamp C at zero after the biases (NaN to 0, as the Relu kernel)
+  const float* col_bias = nullptr;  // n values, value j added to column j of C, or nullptr
 };
 
 // C[m, n] (leading dim ldc) = A[m, k] (lda) * B[k, n] (ldb), then the epilogue.
-// C must not alias A or B.
+// With trans_b, B is given as its transpose: [n, k] (ldb). C must not alias
+// A or B.
 void Sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
-           int64_t ldc, const GemmEpilogue& epilogue = {});
+           int64_t ldc, const GemmEpilogue& epilogue = {}, bool trans_b = false);
 
 // Whether Sgemm uses the AVX2/FMA kernel on this CPU.
 bool SgemmUsesAvx2();

@@ -33,8 +33,8 @@ class KernelContext {
   bool wants(int i) const { return i < node_.output_size() && !node_.output(i).empty(); }
   void set_output(int i, Tensor t) { (*outputs_)[i] = std::move(t); }
   // Set by the executor when a Relu reading only this node's output follows
-  // and nobody observes the value in between: a kernel that supports it
-  // (Conv) may clamp its output at zero itself; the Relu then passes it on.
+  // and nobody observes the value in between (Conv and Gemm only): the
+  // kernel must clamp its output at zero itself; the Relu then passes it on.
   bool fused_relu() const { return fused_relu_; }
   void set_fused_relu(bool on) { fused_relu_ = on; }
 

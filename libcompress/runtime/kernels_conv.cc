@@ -4,6 +4,7 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "runtime/broadcast.h"
 #include "runtime/conv_geometry.h"
@@ -106,8 +107,51 @@ void ForEachRun(int64_t channels, const SpatialGeometry& g, Fn&& fn) {
 
 }  // namespace
 
+namespace {
+
+// The 2-D case as plain loops: one row of col per (channel, kernel row,
+// kernel column), one run of output columns per output row.
+void Im2Col2D(const float* x, int64_t channels, const SpatialGeometry& g, float* col, int64_t ld) {
+  const int64_t h = g.in[0], w = g.in[1], oh = g.out[0], ow = g.out[1];
+  const int64_t kh = g.kernel[0], kw = g.kernel[1], sh = g.stride[0], sw = g.stride[1];
+  const int64_t dh = g.dilation[0], dw = g.dilation[1], ph = g.pad_begin[0], pw = g.pad_begin[1];
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* plane = x + c * h * w;
+    for (int64_t a = 0; a < kh; ++a) {
+      for (int64_t e = 0; e < kw; ++e) {
+        float* dst = col + ((c * kh + a) * kw + e) * ld;
+        const int64_t base = e * dw - pw;
+        // Output columns j reading inside the row: 0 <= j*sw + base < w.
+        const int64_t lo = std::min(ow, base >= 0 ? 0 : (-base + sw - 1) / sw);
+        const int64_t hi = std::max(lo, std::min(ow, base >= w ? 0 : (w - 1 - base) / sw + 1));
+        for (int64_t i = 0; i < oh; ++i, dst += ow) {
+          const int64_t r = i * sh - ph + a * dh;
+          if (r < 0 || r >= h) {
+            for (int64_t j = 0; j < ow; ++j) dst[j] = 0.0f;
+            continue;
+          }
+          const float* row = plane + r * w;
+          for (int64_t j = 0; j < lo; ++j) dst[j] = 0.0f;
+          if (sw == 1) {
+            for (int64_t j = lo; j < hi; ++j) dst[j] = row[j + base];
+          } else {
+            for (int64_t j = lo; j < hi; ++j) dst[j] = row[j * sw + base];
+          }
+          for (int64_t j = hi; j < ow; ++j) dst[j] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void Im2Col(const float* x, int64_t channels, const SpatialGeometry& g, float* col, int64_t ld) {
   const int k = g.rank();
+  if (k == 2) {
+    Im2Col2D(x, channels, g, col, ld == 0 ? Product(g.out) : ld);
+    return;
+  }
   const int64_t w_out = g.out[k - 1], s = g.stride[k - 1];
   if (ld == 0) ld = Product(g.out);
   ForEachRun(channels, g, [&](int64_t row, int64_t pos, int64_t off, int64_t base, int64_t lo, int64_t hi) {
@@ -183,17 +227,22 @@ Status Conv(KernelContext& c) {
   float* yd = y.mutable_data<float>();
   // Small images (late layers, tiny models) make small GEMMs: put several
   // images side by side in one im2col matrix [rows, images * out] and run one
-  // GEMM, bounded to ~16 MB of columns.
-  if (group == 1 && n > 1 && out_prod < 1024) {
+  // GEMM, bounded to ~16 MB of columns. The AVX2 kernel works on 16 columns
+  // at a time and handles one image alone well when its output size is a
+  // multiple of 16.
+  const bool batch_images = SgemmUsesAvx2() ? out_prod < 1024 && out_prod % 16 != 0 : out_prod < 1024;
+  if (group == 1 && n > 1 && batch_images) {
     const int64_t chunk = std::clamp<int64_t>((int64_t{1} << 22) / std::max<int64_t>(rows * out_prod, 1), 1, n);
-    std::vector<float> cols(static_cast<size_t>(rows * chunk * out_prod)), tmp(static_cast<size_t>(m * chunk * out_prod));
+    // Scratch that every use overwrites: left uninitialised.
+    std::unique_ptr<float[]> cols(new float[static_cast<size_t>(rows * chunk * out_prod)]);
+    std::unique_ptr<float[]> tmp(new float[static_cast<size_t>(m * chunk * out_prod)]);
     for (int64_t i0 = 0; i0 < n; i0 += chunk) {
       const int64_t nb = std::min(chunk, n - i0), ld = nb * out_prod;
-      for (int64_t j = 0; j < nb; ++j) Im2Col(x->data<float>() + (i0 + j) * ch * in_prod, ch, g, cols.data() + j * out_prod, ld);
-      Sgemm(m, ld, rows, w->data<float>(), rows, cols.data(), ld, tmp.data(), ld, {bias, relu});
+      for (int64_t j = 0; j < nb; ++j) Im2Col(x->data<float>() + (i0 + j) * ch * in_prod, ch, g, cols.get() + j * out_prod, ld);
+      Sgemm(m, ld, rows, w->data<float>(), rows, cols.get(), ld, tmp.get(), ld, {bias, relu});
       for (int64_t j = 0; j < nb; ++j) {
         for (int64_t o = 0; o < m; ++o) {
-          std::memcpy(yd + ((i0 + j) * m + o) * out_prod, tmp.data() + o * ld + j * out_prod,
+          std::memcpy(yd + ((i0 + j) * m + o) * out_prod, tmp.get() + o * ld + j * out_prod,
                       static_cast<size_t>(out_prod) * sizeof(float));
         }
       }
@@ -201,14 +250,14 @@ Status Conv(KernelContext& c) {
     c.set_output(0, std::move(y));
     return Status::Ok();
   }
-  std::vector<float> col(pointwise ? 0 : static_cast<size_t>(rows * out_prod));
+  std::unique_ptr<float[]> col(new float[pointwise ? 1 : static_cast<size_t>(rows * out_prod)]);
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t grp = 0; grp < group; ++grp) {
       const float* xg = x->data<float>() + (i * ch + grp * cg) * in_prod;
       const float* cols = xg;  // a 1x1, stride-1, unpadded Conv reads the image as it is
       if (!pointwise) {
-        Im2Col(xg, cg, g, col.data());
-        cols = col.data();
+        Im2Col(xg, cg, g, col.get());
+        cols = col.get();
       }
       Sgemm(mg, out_prod, rows, w->data<float>() + grp * mg * rows, rows, cols, out_prod,
             yd + (i * m + grp * mg) * out_prod, out_prod, {bias != nullptr ? bias + grp * mg : nullptr, relu});

@@ -24,6 +24,18 @@ void Pool2D(const float* x, int64_t planes, const SpatialGeometry& g, bool inclu
       for (int64_t j = 0; j < ow; ++j) {
         const int64_t ws = j * sw - pw;
         float acc = kKind == PoolKind::kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
+        if (hs >= 0 && hs + (kh - 1) * dh < h && ws >= 0 && ws + (kw - 1) * dw < w) {
+          // The window lies inside the image: no checks, every position counts.
+          const float* win = src + hs * w + ws;
+          for (int64_t a = 0; a < kh; ++a) {
+            for (int64_t bcol = 0; bcol < kw; ++bcol) {
+              const float v = win[a * dh * w + bcol * dw];
+              acc = kKind == PoolKind::kMax ? std::max(acc, v) : acc + v;
+            }
+          }
+          dst[i * ow + j] = kKind == PoolKind::kMax ? acc : acc / static_cast<float>(kh * kw);
+          continue;
+        }
         int64_t count = 0, rows_padded = 0, cols_padded = 0;
         for (int64_t a = 0; a < kh; ++a) {
           const int64_t r = hs + a * dh;
