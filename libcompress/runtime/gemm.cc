@@ -167,7 +167,7 @@ MP_AVX2 void MicroKernel(int64_t kc, const float* ap, const float* bp, float* c,
          c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(),
          c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
   for (int64_t p = 0; p < kc; ++p, ap += kMR, bp += kNR) {
-    const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+    const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);  // caller-packed B may be unaligned
     __m256 a = _mm256_broadcast_ss(ap);
     c00 = _mm256_fmadd_ps(a, b0, c00);
     c01 = _mm256_fmadd_ps(a, b1, c01);
@@ -195,13 +195,16 @@ MP_AVX2 void MicroKernel(int64_t kc, const float* ap, const float* bp, float* c,
 }
 
 MP_AVX2 void GemmAvx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
-                      float* c, int64_t ldc, const GemmEpilogue& ep, bool trans_b, PackBuffers& buf) {
+                      float* c, int64_t ldc, const GemmEpilogue& ep, bool trans_b, const float* b_packed,
+                      PackBuffers& buf) {
   for (int64_t jc = 0; jc < n; jc += kNC) {
     const int64_t nc = n - jc < kNC ? n - jc : kNC;
     for (int64_t pc = 0; pc < k; pc += kKC) {
       const int64_t kc = k - pc < kKC ? k - pc : kKC;
       const bool accumulate = pc > 0, last = pc + kc == k;
-      if (trans_b) {
+      if (b_packed != nullptr) {
+        // Panels of the whole depth k: panel jr of this block starts at row pc.
+      } else if (trans_b) {
         PackBTransposed(b + jc * ldb + pc, ldb, kc, nc, buf.b.get());
       } else {
         PackB(b + pc * ldb + jc, ldb, kc, nc, buf.b.get());
@@ -215,7 +218,8 @@ MP_AVX2 void GemmAvx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t l
             const int64_t mr = mc - ir < kMR ? mc - ir : kMR;
             const float* bias = last && ep.row_bias != nullptr ? ep.row_bias + ic + ir : nullptr;
             const float* col_bias = last && ep.col_bias != nullptr ? ep.col_bias + jc + jr : nullptr;
-            MicroKernel(kc, buf.a.get() + ir * kc, buf.b.get() + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
+            const float* bp = b_packed != nullptr ? b_packed + ((jc + jr) * k + pc * kNR) : buf.b.get() + jr * kc;
+            MicroKernel(kc, buf.a.get() + ir * kc, bp, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
                         accumulate, bias, col_bias, last && ep.relu);
           }
         }
@@ -249,11 +253,25 @@ void Sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const f
 #if MP_HAVE_AVX2_KERNEL
   if (SgemmUsesAvx2()) {
     thread_local PackBuffers buf;
-    GemmAvx2(m, n, k, a, lda, b, ldb, c, ldc, ep, trans_b, buf);
+    GemmAvx2(m, n, k, a, lda, b, ldb, c, ldc, ep, trans_b, nullptr, buf);
     return;
   }
 #endif
   EigenGemm(m, n, k, a, lda, b, ldb, c, ldc, ep, trans_b);
+}
+
+void SgemmPackedB(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b_packed, float* c,
+                  int64_t ldc, const GemmEpilogue& ep) {
+  if (m <= 0 || n <= 0) return;
+#if MP_HAVE_AVX2_KERNEL
+  if (k > 0) {
+    thread_local PackBuffers buf;
+    GemmAvx2(m, n, k, a, lda, nullptr, 0, c, ldc, ep, false, b_packed, buf);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, 0.0f);
+  ApplyEpilogue(m, n, c, ldc, ep);
 }
 
 }  // namespace modelpress::runtime

@@ -21,7 +21,18 @@ struct GemmEpilogue {
 void Sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
            int64_t ldc, const GemmEpilogue& epilogue = {}, bool trans_b = false);
 
-// Whether Sgemm uses the AVX2/FMA kernel on this CPU.
+// Whether Sgemm uses the AVX2/FMA kernel on this CPU (and SgemmPackedB may
+// be called).
 bool SgemmUsesAvx2();
+
+// Columns per panel of a packed B.
+constexpr int64_t kGemmPanel = 16;
+
+// As Sgemm, with B already packed by the caller: panel P holds columns
+// [16P, 16P + 16) as k rows of 16 values (B[p][16P + q] at
+// b_packed[(P * k + p) * 16 + q]); a last partial panel is padded with any
+// finite values. Only when SgemmUsesAvx2().
+void SgemmPackedB(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b_packed, float* c,
+                  int64_t ldc, const GemmEpilogue& epilogue = {});
 
 }  // namespace modelpress::runtime

@@ -186,6 +186,70 @@ void Col2Im(const float* col, int64_t channels, const SpatialGeometry& g, float*
 
 namespace {
 
+// 2-D Conv for the AVX2 GEMM: each image is copied into a zero-bordered
+// buffer, from which im2col writes straight into the GEMM's packed panel
+// layout with no bounds checks (column q of panel P is output position
+// 16P + q; rows are (channel, kernel row, kernel column)).
+void ConvPacked2D(const Tensor& x, const float* wt, const float* bias, bool relu, int64_t group, int64_t m,
+                  const SpatialGeometry& g, float* y) {
+  const int64_t n = x.shape()[0], ch = x.shape()[1], cg = ch / group, mg = m / group;
+  const int64_t h = g.in[0], w = g.in[1], oh = g.out[0], ow = g.out[1];
+  const int64_t kh = g.kernel[0], kw = g.kernel[1], sh = g.stride[0], sw = g.stride[1];
+  const int64_t dh = g.dilation[0], dw = g.dilation[1], ph = g.pad_begin[0], pw = g.pad_begin[1];
+  // The padded image: every tap of every output position falls inside it.
+  const int64_t hp = std::max(h + ph, (oh - 1) * sh + (kh - 1) * dh + 1);
+  const int64_t wp = std::max(w + pw, (ow - 1) * sw + (kw - 1) * dw + 1);
+  const int64_t out_prod = oh * ow, rows = cg * kh * kw, panels = (out_prod + kGemmPanel - 1) / kGemmPanel;
+  std::vector<float> padded(static_cast<size_t>(cg * hp * wp), 0.0f);
+  std::unique_ptr<float[]> packed(new float[static_cast<size_t>(panels * rows * kGemmPanel)]);
+  std::vector<int64_t> tap(static_cast<size_t>(rows));
+  for (int64_t c = 0; c < cg; ++c) {
+    for (int64_t a = 0; a < kh; ++a) {
+      for (int64_t e = 0; e < kw; ++e) tap[(c * kh + a) * kw + e] = (c * hp + a * dh) * wp + e * dw;
+    }
+  }
+  // Each panel as runs of output positions that read consecutive padded
+  // elements along a row (stride 1) or single positions (otherwise).
+  struct Run {
+    int64_t q, len, off;
+  };
+  std::vector<std::vector<Run>> runs(static_cast<size_t>(panels));
+  for (int64_t p = 0; p < panels * kGemmPanel; ++p) {
+    const int64_t pos = std::min(p, out_prod - 1);  // padding columns repeat the last position
+    const int64_t off = (pos / ow) * sh * wp + (pos % ow) * sw;
+    auto& r = runs[static_cast<size_t>(p / kGemmPanel)];
+    const int64_t q = p % kGemmPanel;
+    if (!r.empty() && sw == 1 && p < out_prod && r.back().off + r.back().len == off && r.back().q + r.back().len == q) {
+      ++r.back().len;
+    } else {
+      r.push_back({q, 1, off});
+    }
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t grp = 0; grp < group; ++grp) {
+      const float* src = x.data<float>() + (i * ch + grp * cg) * h * w;
+      for (int64_t c = 0; c < cg; ++c) {
+        for (int64_t r = 0; r < h; ++r) {
+          std::memcpy(padded.data() + (c * hp + r + ph) * wp + pw, src + (c * h + r) * w,
+                      static_cast<size_t>(w) * sizeof(float));
+        }
+      }
+      for (int64_t panel = 0; panel < panels; ++panel) {
+        float* dst = packed.get() + panel * rows * kGemmPanel;
+        for (int64_t r = 0; r < rows; ++r, dst += kGemmPanel) {
+          const float* base = padded.data() + tap[r];
+          for (const Run& run : runs[panel]) {
+            const float* s = base + run.off;
+            for (int64_t t = 0; t < run.len; ++t) dst[run.q + t] = s[t];
+          }
+        }
+      }
+      SgemmPackedB(mg, out_prod, rows, wt + grp * mg * rows, rows, packed.get(), y + (i * m + grp * mg) * out_prod,
+                   out_prod, {bias != nullptr ? bias + grp * mg : nullptr, relu});
+    }
+  }
+}
+
 Status Conv(KernelContext& c) {
   MP_ASSIGN_OR_RETURN(const Tensor* x, c.Required(0));
   MP_ASSIGN_OR_RETURN(const Tensor* w, c.Required(1));
@@ -247,6 +311,11 @@ Status Conv(KernelContext& c) {
         }
       }
     }
+    c.set_output(0, std::move(y));
+    return Status::Ok();
+  }
+  if (!pointwise && g.rank() == 2 && SgemmUsesAvx2()) {
+    ConvPacked2D(*x, w->data<float>(), bias, relu, group, m, g, yd);
     c.set_output(0, std::move(y));
     return Status::Ok();
   }
