@@ -56,9 +56,11 @@ void EigenGemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, con
   ApplyEpilogue(m, n, c, ldc, ep);
 }
 
-#if MP_HAVE_AVX2_KERNEL
-
+// Register tile kMR x kNR; blocks of kMC rows of A, kKC of depth, kNC columns of B.
 constexpr int64_t kMR = 6, kNR = 16, kKC = 256, kMC = 120, kNC = 512;
+static_assert(kNR == kGemmPanel && kMC % kMR == 0);
+
+#if MP_HAVE_AVX2_KERNEL
 
 struct PackBuffers {
   struct Free {
@@ -196,7 +198,7 @@ MP_AVX2 void MicroKernel(int64_t kc, const float* ap, const float* bp, float* c,
 
 MP_AVX2 void GemmAvx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                       float* c, int64_t ldc, const GemmEpilogue& ep, bool trans_b, const float* b_packed,
-                      PackBuffers& buf) {
+                      const float* a_packed, PackBuffers& buf) {
   for (int64_t jc = 0; jc < n; jc += kNC) {
     const int64_t nc = n - jc < kNC ? n - jc : kNC;
     for (int64_t pc = 0; pc < k; pc += kKC) {
@@ -211,7 +213,7 @@ MP_AVX2 void GemmAvx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t l
       }
       for (int64_t ic = 0; ic < m; ic += kMC) {
         const int64_t mc = m - ic < kMC ? m - ic : kMC;
-        PackA(a + ic * lda + pc, lda, mc, kc, buf.a.get());
+        if (a_packed == nullptr) PackA(a + ic * lda + pc, lda, mc, kc, buf.a.get());
         for (int64_t jr = 0; jr < nc; jr += kNR) {
           const int64_t nr = nc - jr < kNR ? nc - jr : kNR;
           for (int64_t ir = 0; ir < mc; ir += kMR) {
@@ -219,7 +221,9 @@ MP_AVX2 void GemmAvx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t l
             const float* bias = last && ep.row_bias != nullptr ? ep.row_bias + ic + ir : nullptr;
             const float* col_bias = last && ep.col_bias != nullptr ? ep.col_bias + jc + jr : nullptr;
             const float* bp = b_packed != nullptr ? b_packed + ((jc + jr) * k + pc * kNR) : buf.b.get() + jr * kc;
-            MicroKernel(kc, buf.a.get() + ir * kc, bp, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
+            // A packed whole: panels of 6 rows over all of k (see SgemmPackA).
+            const float* ap = a_packed != nullptr ? a_packed + ((ic + ir) * k + pc * kMR) : buf.a.get() + ir * kc;
+            MicroKernel(kc, ap, bp, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
                         accumulate, bias, col_bias, last && ep.relu);
           }
         }
@@ -253,20 +257,30 @@ void Sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const f
 #if MP_HAVE_AVX2_KERNEL
   if (SgemmUsesAvx2()) {
     thread_local PackBuffers buf;
-    GemmAvx2(m, n, k, a, lda, b, ldb, c, ldc, ep, trans_b, nullptr, buf);
+    GemmAvx2(m, n, k, a, lda, b, ldb, c, ldc, ep, trans_b, nullptr, nullptr, buf);
     return;
   }
 #endif
   EigenGemm(m, n, k, a, lda, b, ldb, c, ldc, ep, trans_b);
 }
 
+int64_t SgemmPackedASize(int64_t m, int64_t k) { return (m + kMR - 1) / kMR * kMR * k; }
+
+void SgemmPackA(int64_t m, int64_t k, const float* a, int64_t lda, float* out) {
+  for (int64_t i = 0; i < m; i += kMR, out += kMR * k) {
+    for (int64_t r = 0; r < kMR; ++r) {
+      for (int64_t p = 0; p < k; ++p) out[p * kMR + r] = i + r < m ? a[(i + r) * lda + p] : 0.0f;
+    }
+  }
+}
+
 void SgemmPackedB(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b_packed, float* c,
-                  int64_t ldc, const GemmEpilogue& ep) {
+                  int64_t ldc, const GemmEpilogue& ep, const float* a_packed) {
   if (m <= 0 || n <= 0) return;
 #if MP_HAVE_AVX2_KERNEL
   if (k > 0) {
     thread_local PackBuffers buf;
-    GemmAvx2(m, n, k, a, lda, nullptr, 0, c, ldc, ep, false, b_packed, buf);
+    GemmAvx2(m, n, k, a, lda, nullptr, 0, c, ldc, ep, false, b_packed, a_packed, buf);
     return;
   }
 #endif

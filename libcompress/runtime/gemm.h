@@ -32,7 +32,13 @@ constexpr int64_t kGemmPanel = 16;
 // [16P, 16P + 16) as k rows of 16 values (B[p][16P + q] at
 // b_packed[(P * k + p) * 16 + q]); a last partial panel is padded with any
 // finite values. Only when SgemmUsesAvx2().
+// a_packed, when not null, replaces A (a and lda are then unused): A packed
+// once by SgemmPackA, for callers that multiply the same A many times.
 void SgemmPackedB(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b_packed, float* c,
-                  int64_t ldc, const GemmEpilogue& epilogue = {});
+                  int64_t ldc, const GemmEpilogue& epilogue = {}, const float* a_packed = nullptr);
+
+// A[m, k] (lda) packed for SgemmPackedB: SgemmPackedASize(m, k) floats.
+int64_t SgemmPackedASize(int64_t m, int64_t k);
+void SgemmPackA(int64_t m, int64_t k, const float* a, int64_t lda, float* out);
 
 }  // namespace modelpress::runtime

@@ -6,6 +6,10 @@
 #include <cstring>
 #include <memory>
 
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
+
 #include "runtime/broadcast.h"
 #include "runtime/conv_geometry.h"
 #include "runtime/gemm.h"
@@ -202,6 +206,10 @@ void ConvPacked2D(const Tensor& x, const float* wt, const float* bias, bool relu
   const int64_t out_prod = oh * ow, rows = cg * kh * kw, panels = (out_prod + kGemmPanel - 1) / kGemmPanel;
   std::vector<float> padded(static_cast<size_t>(cg * hp * wp), 0.0f);
   std::unique_ptr<float[]> packed(new float[static_cast<size_t>(panels * rows * kGemmPanel)]);
+  std::vector<float> wpack(static_cast<size_t>(group * SgemmPackedASize(mg, rows)));
+  for (int64_t grp = 0; grp < group; ++grp) {
+    SgemmPackA(mg, rows, wt + grp * mg * rows, rows, wpack.data() + grp * SgemmPackedASize(mg, rows));
+  }
   std::vector<int64_t> tap(static_cast<size_t>(rows));
   for (int64_t c = 0; c < cg; ++c) {
     for (int64_t a = 0; a < kh; ++a) {
@@ -239,13 +247,19 @@ void ConvPacked2D(const Tensor& x, const float* wt, const float* bias, bool relu
         for (int64_t r = 0; r < rows; ++r, dst += kGemmPanel) {
           const float* base = padded.data() + tap[r];
           for (const Run& run : runs[panel]) {
+            // SSE2 moves: a plain loop here becomes a memcpy call per run.
             const float* s = base + run.off;
-            for (int64_t t = 0; t < run.len; ++t) dst[run.q + t] = s[t];
+            float* d = dst + run.q;
+            int64_t t = 0;
+#if defined(__x86_64__)
+            for (; t + 4 <= run.len; t += 4) _mm_storeu_ps(d + t, _mm_loadu_ps(s + t));
+#endif
+            for (; t < run.len; ++t) d[t] = s[t];
           }
         }
       }
-      SgemmPackedB(mg, out_prod, rows, wt + grp * mg * rows, rows, packed.get(), y + (i * m + grp * mg) * out_prod,
-                   out_prod, {bias != nullptr ? bias + grp * mg : nullptr, relu});
+      SgemmPackedB(mg, out_prod, rows, nullptr, 0, packed.get(), y + (i * m + grp * mg) * out_prod, out_prod,
+                   {bias != nullptr ? bias + grp * mg : nullptr, relu}, wpack.data() + grp * SgemmPackedASize(mg, rows));
     }
   }
 }

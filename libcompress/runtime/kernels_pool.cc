@@ -27,6 +27,12 @@ void Pool2D(const float* x, int64_t planes, const SpatialGeometry& g, bool inclu
         if (hs >= 0 && hs + (kh - 1) * dh < h && ws >= 0 && ws + (kw - 1) * dw < w) {
           // The window lies inside the image: no checks, every position counts.
           const float* win = src + hs * w + ws;
+          if (kKind == PoolKind::kMax && kh == 2 && kw == 2) {
+            const float* lower = win + dh * w;
+            // The same comparisons in the same order as the loop below.
+            dst[i * ow + j] = std::max(std::max(std::max(std::max(acc, win[0]), win[dw]), lower[0]), lower[dw]);
+            continue;
+          }
           for (int64_t a = 0; a < kh; ++a) {
             for (int64_t bcol = 0; bcol < kw; ++bcol) {
               const float v = win[a * dh * w + bcol * dw];
