@@ -218,3 +218,46 @@ TEST(ConvErrors, ChannelMismatchNamesTheNode) {
 
 }  // namespace
 }  // namespace modelpress::runtime
+
+namespace modelpress::runtime {
+namespace {
+
+// MaxPool 2-D (the four-at-a-time 2x2 path and the general one) against a
+// direct loop over each window, with pads and odd sizes.
+TEST(MaxPool2d, MatchesDirectLoops) {
+  struct Case {
+    int64_t h, w, k, s;
+    std::vector<int64_t> pads;  // top, left, bottom, right
+  };
+  for (const Case& p : {Case{8, 8, 2, 2, {0, 0, 0, 0}}, Case{9, 21, 2, 2, {0, 0, 0, 0}}, Case{7, 19, 2, 2, {1, 1, 1, 1}},
+                        Case{6, 13, 2, 2, {0, 1, 0, 1}}, Case{1, 1, 2, 2, {1, 1, 0, 0}}, Case{9, 10, 3, 2, {1, 1, 1, 1}}}) {
+    const int64_t planes = 3;
+    const auto x = testing::RandomValues(planes * p.h * p.w, 7);
+    ModelBuilder mb;
+    mb.Input("x", {1, planes, p.h, p.w});
+    mb.Node("MaxPool", {"x"}, {"y"}).Attr("kernel_shape", std::vector<int64_t>{p.k, p.k})
+        .Attr("strides", std::vector<int64_t>{p.s, p.s}).Attr("pads", p.pads);
+    mb.Output("y");
+    auto out = test::RunGraph(mb.Proto(), {Tensor::FromFloats({1, planes, p.h, p.w}, x)});
+    ASSERT_TRUE(out.ok()) << out.status().message();
+    const int64_t oh = (p.h + p.pads[0] + p.pads[2] - p.k) / p.s + 1, ow = (p.w + p.pads[1] + p.pads[3] - p.k) / p.s + 1;
+    std::vector<float> want;
+    for (int64_t c = 0; c < planes; ++c)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j) {
+          float m = -INFINITY;
+          for (int64_t a = 0; a < p.k; ++a)
+            for (int64_t e = 0; e < p.k; ++e) {
+              const int64_t r = i * p.s - p.pads[0] + a, q = j * p.s - p.pads[1] + e;
+              if (r >= 0 && r < p.h && q >= 0 && q < p.w) m = std::max(m, x[(c * p.h + r) * p.w + q]);
+            }
+          want.push_back(m);
+        }
+    ASSERT_EQ((*out)[0].shape(), (std::vector<int64_t>{1, planes, oh, ow}));
+    const auto got = (*out)[0].values<float>();
+    EXPECT_TRUE(std::equal(want.begin(), want.end(), got.begin(), got.end())) << p.h << "x" << p.w;
+  }
+}
+
+}  // namespace
+}  // namespace modelpress::runtime
