@@ -243,18 +243,20 @@ void ConvPacked2D(const Tensor& x, const float* wt, const float* bias, bool relu
         }
       }
       for (int64_t panel = 0; panel < panels; ++panel) {
-        float* dst = packed.get() + panel * rows * kGemmPanel;
-        for (int64_t r = 0; r < rows; ++r, dst += kGemmPanel) {
-          const float* base = padded.data() + tap[r];
-          for (const Run& run : runs[panel]) {
-            // SSE2 moves: a plain loop here becomes a memcpy call per run.
-            const float* s = base + run.off;
-            float* d = dst + run.q;
+        float* const panel_dst = packed.get() + panel * rows * kGemmPanel;
+        // Run by run, then row by row: the run's length stays in a register
+        // (the SSE stores may alias anything, so a loaded length would be reloaded).
+        for (const Run& run : runs[panel]) {
+          const int64_t len = run.len;
+          const float* const s0 = padded.data() + run.off;
+          float* d = panel_dst + run.q;
+          for (int64_t r = 0; r < rows; ++r, d += kGemmPanel) {
+            const float* s = s0 + tap[r];
             int64_t t = 0;
 #if defined(__x86_64__)
-            for (; t + 4 <= run.len; t += 4) _mm_storeu_ps(d + t, _mm_loadu_ps(s + t));
+            for (; t + 4 <= len; t += 4) _mm_storeu_ps(d + t, _mm_loadu_ps(s + t));
 #endif
-            for (; t < run.len; ++t) d[t] = s[t];
+            for (; t < len; ++t) d[t] = s[t];
           }
         }
       }
