@@ -190,6 +190,25 @@ void Col2Im(const float* col, int64_t channels, const SpatialGeometry& g, float*
 
 namespace {
 
+// d[t] = s[t * stride] for t < len. Short runs are the norm here, where a
+// memcpy call costs more than the copy; the empty asm statements keep the
+// compiler from turning these loops into memcpy calls.
+inline void CopyRun(const float* s, int64_t stride, int64_t len, float* d) {
+  int64_t t = 0;
+#if defined(__x86_64__)
+  if (stride == 1) {
+    for (; t + 4 <= len; t += 4) {
+      _mm_storeu_ps(d + t, _mm_loadu_ps(s + t));
+      __asm__ volatile("");
+    }
+  }
+#endif
+  for (; t < len; ++t) {
+    d[t] = s[t * stride];
+    __asm__ volatile("");
+  }
+}
+
 // 2-D Conv for the AVX2 GEMM: each image is copied into a zero-bordered
 // buffer, from which im2col writes straight into the GEMM's packed panel
 // layout with no bounds checks (column q of panel P is output position
@@ -216,8 +235,8 @@ void ConvPacked2D(const Tensor& x, const float* wt, const float* bias, bool relu
       for (int64_t e = 0; e < kw; ++e) tap[(c * kh + a) * kw + e] = (c * hp + a * dh) * wp + e * dw;
     }
   }
-  // Each panel as runs of output positions that read consecutive padded
-  // elements along a row (stride 1) or single positions (otherwise).
+  // Each panel as runs of output positions along one output row: position
+  // q + t of the panel reads padded element off + t * sw.
   struct Run {
     int64_t q, len, off;
   };
@@ -227,7 +246,8 @@ void ConvPacked2D(const Tensor& x, const float* wt, const float* bias, bool relu
     const int64_t off = (pos / ow) * sh * wp + (pos % ow) * sw;
     auto& r = runs[static_cast<size_t>(p / kGemmPanel)];
     const int64_t q = p % kGemmPanel;
-    if (!r.empty() && sw == 1 && p < out_prod && r.back().off + r.back().len == off && r.back().q + r.back().len == q) {
+    if (!r.empty() && p < out_prod && r.back().off + r.back().len * sw == off && r.back().q + r.back().len == q &&
+        pos % ow != 0) {
       ++r.back().len;
     } else {
       r.push_back({q, 1, off});
@@ -237,10 +257,7 @@ void ConvPacked2D(const Tensor& x, const float* wt, const float* bias, bool relu
     for (int64_t grp = 0; grp < group; ++grp) {
       const float* src = x.data<float>() + (i * ch + grp * cg) * h * w;
       for (int64_t c = 0; c < cg; ++c) {
-        for (int64_t r = 0; r < h; ++r) {
-          std::memcpy(padded.data() + (c * hp + r + ph) * wp + pw, src + (c * h + r) * w,
-                      static_cast<size_t>(w) * sizeof(float));
-        }
+        for (int64_t r = 0; r < h; ++r) CopyRun(src + (c * h + r) * w, 1, w, padded.data() + (c * hp + r + ph) * wp + pw);
       }
       for (int64_t panel = 0; panel < panels; ++panel) {
         float* const panel_dst = packed.get() + panel * rows * kGemmPanel;
@@ -252,11 +269,7 @@ void ConvPacked2D(const Tensor& x, const float* wt, const float* bias, bool relu
           float* d = panel_dst + run.q;
           for (int64_t r = 0; r < rows; ++r, d += kGemmPanel) {
             const float* s = s0 + tap[r];
-            int64_t t = 0;
-#if defined(__x86_64__)
-            for (; t + 4 <= len; t += 4) _mm_storeu_ps(d + t, _mm_loadu_ps(s + t));
-#endif
-            for (; t < len; ++t) d[t] = s[t];
+            CopyRun(s, sw, len, d);
           }
         }
       }
