@@ -267,10 +267,21 @@ void ConvPacked2D(const Tensor& x, const float* wt, const float* bias, bool relu
           const int64_t len = run.len;
           const float* const s0 = padded.data() + run.off;
           float* d = panel_dst + run.q;
-          for (int64_t r = 0; r < rows; ++r, d += kGemmPanel) {
-            const float* s = s0 + tap[r];
-            CopyRun(s, sw, len, d);
+#if defined(__x86_64__)
+          if (sw == 1 && (len == 8 || len == 16)) {  // the common runs, as straight SSE moves
+            for (int64_t r = 0; r < rows; ++r, d += kGemmPanel) {
+              const float* s = s0 + tap[r];
+              _mm_storeu_ps(d, _mm_loadu_ps(s));
+              _mm_storeu_ps(d + 4, _mm_loadu_ps(s + 4));
+              if (len == 16) {
+                _mm_storeu_ps(d + 8, _mm_loadu_ps(s + 8));
+                _mm_storeu_ps(d + 12, _mm_loadu_ps(s + 12));
+              }
+            }
+            continue;
           }
+#endif
+          for (int64_t r = 0; r < rows; ++r, d += kGemmPanel) CopyRun(s0 + tap[r], sw, len, d);
         }
       }
       SgemmPackedB(mg, out_prod, rows, nullptr, 0, packed.get(), y + (i * m + grp * mg) * out_prod, out_prod,
