@@ -2,9 +2,10 @@
 //
 // The AVX2 path follows the usual layout of blocked GEMMs: B is packed in
 // panels of 16 columns for a block of kKC rows, A in panels of 6 rows, and a
-// 6x16 register tile accumulates one panel pair. Only the functions marked
-// kAvx2 are compiled for AVX2; they call no templates, so nothing compiled
-// for AVX2 can be picked by the linker for the portable code.
+// 6x16 register tile accumulates one panel pair (fewer rows for a last
+// short panel). Only the functions marked MP_AVX2 are compiled for AVX2; all
+// have internal linkage and call no Eigen or standard-library templates, so
+// nothing compiled for AVX2 can be picked by the linker for the portable code.
 #include "runtime/gemm.h"
 
 #include <Eigen/Core>
@@ -196,6 +197,28 @@ MP_AVX2 void MicroKernel(int64_t kc, const float* ap, const float* bp, float* c,
   }
 }
 
+// The same for a last panel of at most R (< 6) real rows: R rows of
+// accumulators only, so no FMAs go to the panel's zero padding.
+template <int R>
+MP_AVX2 void MicroKernelRows(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int64_t mr,
+                             int64_t nr, bool accumulate, const float* bias, const float* col_bias, bool relu) {
+  __m256 lo[R], hi[R];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < kc; ++p, ap += kMR, bp += kNR) {
+    const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m256 a = _mm256_broadcast_ss(ap + r);
+      lo[r] = _mm256_fmadd_ps(a, b0, lo[r]);
+      hi[r] = _mm256_fmadd_ps(a, b1, hi[r]);
+    }
+  }
+  for (int64_t r = 0; r < mr; ++r) {
+    StoreRow(lo[r], hi[r], c + r * ldc, nr, accumulate, bias != nullptr ? bias + r : nullptr, col_bias, relu);
+  }
+}
+
 MP_AVX2 void GemmAvx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                       float* c, int64_t ldc, const GemmEpilogue& ep, bool trans_b, const float* b_packed,
                       const float* a_packed, PackBuffers& buf) {
@@ -223,8 +246,15 @@ MP_AVX2 void GemmAvx2(int64_t m, int64_t n, int64_t k, const float* a, int64_t l
             const float* bp = b_packed != nullptr ? b_packed + ((jc + jr) * k + pc * kNR) : buf.b.get() + jr * kc;
             // A packed whole: panels of 6 rows over all of k (see SgemmPackA).
             const float* ap = a_packed != nullptr ? a_packed + ((ic + ir) * k + pc * kMR) : buf.a.get() + ir * kc;
-            MicroKernel(kc, ap, bp, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
-                        accumulate, bias, col_bias, last && ep.relu);
+            float* const cp = c + (ic + ir) * ldc + jc + jr;
+            const bool relu = last && ep.relu;
+            if (mr <= 2) {
+              MicroKernelRows<2>(kc, ap, bp, cp, ldc, mr, nr, accumulate, bias, col_bias, relu);
+            } else if (mr <= 4) {
+              MicroKernelRows<4>(kc, ap, bp, cp, ldc, mr, nr, accumulate, bias, col_bias, relu);
+            } else {
+              MicroKernel(kc, ap, bp, cp, ldc, mr, nr, accumulate, bias, col_bias, relu);
+            }
           }
         }
       }
