@@ -237,7 +237,8 @@ Status Executor::Impl::Build(const Model& model) {
     }
   }
   for (auto& s : steps) {
-    if ((s.node->op_type() != "Conv" && s.node->op_type() != "Gemm") || s.outputs.size() != 1 || s.outputs[0] < 0 || uses[s.outputs[0]] != 1) continue;
+    const bool fusable_op = s.node->op_type() == "Conv" || s.node->op_type() == "Gemm";
+    if (!fusable_op || s.outputs.size() != 1 || s.outputs[0] < 0 || uses[s.outputs[0]] != 1) continue;
     auto r = reader.find(s.outputs[0]);
     if (r == reader.end()) continue;
     Step& relu = steps[r->second];

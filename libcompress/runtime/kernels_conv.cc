@@ -257,7 +257,9 @@ void ConvPacked2D(const Tensor& x, const float* wt, const float* bias, bool relu
     for (int64_t grp = 0; grp < group; ++grp) {
       const float* src = x.data<float>() + (i * ch + grp * cg) * h * w;
       for (int64_t c = 0; c < cg; ++c) {
-        for (int64_t r = 0; r < h; ++r) CopyRun(src + (c * h + r) * w, 1, w, padded.data() + (c * hp + r + ph) * wp + pw);
+        for (int64_t r = 0; r < h; ++r) {
+          CopyRun(src + (c * h + r) * w, 1, w, padded.data() + (c * hp + r + ph) * wp + pw);
+        }
       }
       for (int64_t panel = 0; panel < panels; ++panel) {
         float* const panel_dst = packed.get() + panel * rows * kGemmPanel;
@@ -284,8 +286,9 @@ void ConvPacked2D(const Tensor& x, const float* wt, const float* bias, bool relu
           for (int64_t r = 0; r < rows; ++r, d += kGemmPanel) CopyRun(s0 + tap[r], sw, len, d);
         }
       }
+      const float* group_bias = bias != nullptr ? bias + grp * mg : nullptr;
       SgemmPackedB(mg, out_prod, rows, nullptr, 0, packed.get(), y + (i * m + grp * mg) * out_prod, out_prod,
-                   {bias != nullptr ? bias + grp * mg : nullptr, relu}, wpack.data() + grp * SgemmPackedASize(mg, rows));
+                   {group_bias, relu}, wpack.data() + grp * SgemmPackedASize(mg, rows));
     }
   }
 }
@@ -342,7 +345,9 @@ Status Conv(KernelContext& c) {
     std::unique_ptr<float[]> tmp(new float[static_cast<size_t>(m * chunk * out_prod)]);
     for (int64_t i0 = 0; i0 < n; i0 += chunk) {
       const int64_t nb = std::min(chunk, n - i0), ld = nb * out_prod;
-      for (int64_t j = 0; j < nb; ++j) Im2Col(x->data<float>() + (i0 + j) * ch * in_prod, ch, g, cols.get() + j * out_prod, ld);
+      for (int64_t j = 0; j < nb; ++j) {
+        Im2Col(x->data<float>() + (i0 + j) * ch * in_prod, ch, g, cols.get() + j * out_prod, ld);
+      }
       Sgemm(m, ld, rows, w->data<float>(), rows, cols.get(), ld, tmp.get(), ld, {bias, relu});
       for (int64_t j = 0; j < nb; ++j) {
         for (int64_t o = 0; o < m; ++o) {

@@ -229,8 +229,10 @@ TEST(MaxPool2d, MatchesDirectLoops) {
     int64_t h, w, k, s;
     std::vector<int64_t> pads;  // top, left, bottom, right
   };
-  for (const Case& p : {Case{8, 8, 2, 2, {0, 0, 0, 0}}, Case{9, 21, 2, 2, {0, 0, 0, 0}}, Case{7, 19, 2, 2, {1, 1, 1, 1}},
-                        Case{6, 13, 2, 2, {0, 1, 0, 1}}, Case{1, 1, 2, 2, {1, 1, 0, 0}}, Case{9, 10, 3, 2, {1, 1, 1, 1}}}) {
+  const std::vector<Case> cases = {Case{8, 8, 2, 2, {0, 0, 0, 0}},  Case{9, 21, 2, 2, {0, 0, 0, 0}},
+                                   Case{7, 19, 2, 2, {1, 1, 1, 1}}, Case{6, 13, 2, 2, {0, 1, 0, 1}},
+                                   Case{1, 1, 2, 2, {1, 1, 0, 0}},  Case{9, 10, 3, 2, {1, 1, 1, 1}}};
+  for (const Case& p : cases) {
     const int64_t planes = 3;
     const auto x = testing::RandomValues(planes * p.h * p.w, 7);
     ModelBuilder mb;
@@ -240,7 +242,8 @@ TEST(MaxPool2d, MatchesDirectLoops) {
     mb.Output("y");
     auto out = test::RunGraph(mb.Proto(), {Tensor::FromFloats({1, planes, p.h, p.w}, x)});
     ASSERT_TRUE(out.ok()) << out.status().message();
-    const int64_t oh = (p.h + p.pads[0] + p.pads[2] - p.k) / p.s + 1, ow = (p.w + p.pads[1] + p.pads[3] - p.k) / p.s + 1;
+    const int64_t oh = (p.h + p.pads[0] + p.pads[2] - p.k) / p.s + 1;
+    const int64_t ow = (p.w + p.pads[1] + p.pads[3] - p.k) / p.s + 1;
     std::vector<float> want;
     for (int64_t c = 0; c < planes; ++c)
       for (int64_t i = 0; i < oh; ++i)
