@@ -308,13 +308,25 @@ void SgemmPackedB(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
                   int64_t ldc, const GemmEpilogue& ep, const float* a_packed) {
   if (m <= 0 || n <= 0) return;
 #if MP_HAVE_AVX2_KERNEL
-  if (k > 0) {
+  if (k > 0 && SgemmUsesAvx2()) {
     thread_local PackBuffers buf;
     GemmAvx2(m, n, k, a, lda, nullptr, 0, c, ldc, ep, false, b_packed, a_packed, buf);
     return;
   }
 #endif
-  for (int64_t i = 0; i < m; ++i) std::fill_n(c + i * ldc, n, 0.0f);
+  // Callers take this path only with the AVX2 kernel; scalar loops keep it
+  // correct anyway.
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      const float* bcol = b_packed + (j / kNR) * k * kNR + j % kNR;
+      float sum = 0.0f;
+      for (int64_t p = 0; p < k; ++p) {
+        const float av = a_packed != nullptr ? a_packed[(i / kMR) * k * kMR + p * kMR + i % kMR] : a[i * lda + p];
+        sum += av * bcol[p * kNR];
+      }
+      c[i * ldc + j] = sum;
+    }
+  }
   ApplyEpilogue(m, n, c, ldc, ep);
 }
 
