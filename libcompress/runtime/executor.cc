@@ -61,6 +61,10 @@ struct Executor::Impl {
     KernelFn fn = nullptr;
     std::vector<int> inputs;   // value ids, -1 when absent
     std::vector<int> outputs;  // value ids, -1 when absent
+    // Without an observer: a Conv or Gemm clamps its own output for the Relu
+    // that is its only reader (fuse_relu); that Relu passes it on (absorbed).
+    bool fuse_relu = false;
+    bool absorbed = false;
   };
 
   std::string source;
@@ -225,6 +229,23 @@ Status Executor::Impl::Build(const Model& model) {
     output_ids.push_back(it->second);
     ++uses[it->second];
   }
+  // Conv or Gemm followed by a Relu that is the sole reader of its output.
+  std::unordered_map<int, size_t> reader;  // value id -> the step reading it, when exactly one step does
+  for (size_t i = 0; i < steps.size(); ++i) {
+    for (int id : steps[i].inputs) {
+      if (id >= 0) reader[id] = i;
+    }
+  }
+  for (auto& s : steps) {
+    const bool fusable_op = s.node->op_type() == "Conv" || s.node->op_type() == "Gemm";
+    if (!fusable_op || s.outputs.size() != 1 || s.outputs[0] < 0 || uses[s.outputs[0]] != 1) continue;
+    auto r = reader.find(s.outputs[0]);
+    if (r == reader.end()) continue;
+    Step& relu = steps[r->second];
+    if (relu.node->op_type() == "Relu" && relu.inputs.size() == 1 && relu.inputs[0] == s.outputs[0]) {
+      s.fuse_relu = relu.absorbed = true;
+    }
+  }
   return Status::Ok();
 }
 
@@ -287,9 +308,14 @@ Result<std::vector<Tensor>> Executor::Run(const std::vector<Tensor>& inputs, con
       }
     }
     std::vector<Tensor> out(s.outputs.size());
-    KernelContext ctx(*s.node, m.opset, std::move(in), &out);
-    if (Status st = s.fn(ctx); !st.ok()) {
-      return st.WithPrefix(m.source + ": " + NodeLabel(*s.node, s.index));
+    if (s.absorbed && !observer) {
+      out[0] = *in[0];  // its Conv or Gemm already applied it
+    } else {
+      KernelContext ctx(*s.node, m.opset, std::move(in), &out);
+      ctx.set_fused_relu(s.fuse_relu && !observer);
+      if (Status st = s.fn(ctx); !st.ok()) {
+        return st.WithPrefix(m.source + ": " + NodeLabel(*s.node, s.index));
+      }
     }
     for (size_t k = 0; k < s.outputs.size(); ++k) {
       const int id = s.outputs[k];

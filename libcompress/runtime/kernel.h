@@ -32,6 +32,11 @@ class KernelContext {
   // Whether output i is wanted by the graph (present with a non-empty name).
   bool wants(int i) const { return i < node_.output_size() && !node_.output(i).empty(); }
   void set_output(int i, Tensor t) { (*outputs_)[i] = std::move(t); }
+  // Set by the executor when a Relu reading only this node's output follows
+  // and nobody observes the value in between (Conv and Gemm only): the
+  // kernel must clamp its output at zero itself; the Relu then passes it on.
+  bool fused_relu() const { return fused_relu_; }
+  void set_fused_relu(bool on) { fused_relu_ = on; }
 
   const onnx::AttributeProto* Attr(const std::string& name) const;
   int64_t Int(const std::string& name, int64_t fallback) const;
@@ -45,6 +50,7 @@ class KernelContext {
   int64_t opset_;
   std::vector<const Tensor*> inputs_;
   std::vector<Tensor>* outputs_;
+  bool fused_relu_ = false;
 };
 
 // A kernel computes all outputs of one node; its error messages say what is

@@ -1,11 +1,18 @@
 // Conv and ConvTranspose for any number of spatial axes: im2col (or its
-// adjoint) plus one Eigen GEMM per image and group.
+// adjoint) plus one GEMM per image and group (Sgemm for Conv, Eigen for
+// ConvTranspose).
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
+#include <memory>
+
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#endif
 
 #include "runtime/broadcast.h"
 #include "runtime/conv_geometry.h"
+#include "runtime/gemm.h"
 
 namespace modelpress::runtime {
 
@@ -104,8 +111,51 @@ void ForEachRun(int64_t channels, const SpatialGeometry& g, Fn&& fn) {
 
 }  // namespace
 
+namespace {
+
+// The 2-D case as plain loops: one row of col per (channel, kernel row,
+// kernel column), one run of output columns per output row.
+void Im2Col2D(const float* x, int64_t channels, const SpatialGeometry& g, float* col, int64_t ld) {
+  const int64_t h = g.in[0], w = g.in[1], oh = g.out[0], ow = g.out[1];
+  const int64_t kh = g.kernel[0], kw = g.kernel[1], sh = g.stride[0], sw = g.stride[1];
+  const int64_t dh = g.dilation[0], dw = g.dilation[1], ph = g.pad_begin[0], pw = g.pad_begin[1];
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* plane = x + c * h * w;
+    for (int64_t a = 0; a < kh; ++a) {
+      for (int64_t e = 0; e < kw; ++e) {
+        float* dst = col + ((c * kh + a) * kw + e) * ld;
+        const int64_t base = e * dw - pw;
+        // Output columns j reading inside the row: 0 <= j*sw + base < w.
+        const int64_t lo = std::min(ow, base >= 0 ? 0 : (-base + sw - 1) / sw);
+        const int64_t hi = std::max(lo, std::min(ow, base >= w ? 0 : (w - 1 - base) / sw + 1));
+        for (int64_t i = 0; i < oh; ++i, dst += ow) {
+          const int64_t r = i * sh - ph + a * dh;
+          if (r < 0 || r >= h) {
+            for (int64_t j = 0; j < ow; ++j) dst[j] = 0.0f;
+            continue;
+          }
+          const float* row = plane + r * w;
+          for (int64_t j = 0; j < lo; ++j) dst[j] = 0.0f;
+          if (sw == 1) {
+            for (int64_t j = lo; j < hi; ++j) dst[j] = row[j + base];
+          } else {
+            for (int64_t j = lo; j < hi; ++j) dst[j] = row[j * sw + base];
+          }
+          for (int64_t j = hi; j < ow; ++j) dst[j] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void Im2Col(const float* x, int64_t channels, const SpatialGeometry& g, float* col, int64_t ld) {
   const int k = g.rank();
+  if (k == 2) {
+    Im2Col2D(x, channels, g, col, ld == 0 ? Product(g.out) : ld);
+    return;
+  }
   const int64_t w_out = g.out[k - 1], s = g.stride[k - 1];
   if (ld == 0) ld = Product(g.out);
   ForEachRun(channels, g, [&](int64_t row, int64_t pos, int64_t off, int64_t base, int64_t lo, int64_t hi) {
@@ -140,6 +190,109 @@ void Col2Im(const float* col, int64_t channels, const SpatialGeometry& g, float*
 
 namespace {
 
+// d[t] = s[t * stride] for t < len. Short runs are the norm here, where a
+// memcpy call costs more than the copy; the empty asm statements keep the
+// compiler from turning these loops into memcpy calls.
+inline void CopyRun(const float* s, int64_t stride, int64_t len, float* d) {
+  int64_t t = 0;
+#if defined(__x86_64__)
+  if (stride == 1) {
+    for (; t + 4 <= len; t += 4) {
+      _mm_storeu_ps(d + t, _mm_loadu_ps(s + t));
+      __asm__ volatile("");
+    }
+  }
+#endif
+  for (; t < len; ++t) {
+    d[t] = s[t * stride];
+    __asm__ volatile("");
+  }
+}
+
+// 2-D Conv for the AVX2 GEMM: each image is copied into a zero-bordered
+// buffer, from which im2col writes straight into the GEMM's packed panel
+// layout with no bounds checks (column q of panel P is output position
+// 16P + q; rows are (channel, kernel row, kernel column)).
+void ConvPacked2D(const Tensor& x, const float* wt, const float* bias, bool relu, int64_t group, int64_t m,
+                  const SpatialGeometry& g, float* y) {
+  const int64_t n = x.shape()[0], ch = x.shape()[1], cg = ch / group, mg = m / group;
+  const int64_t h = g.in[0], w = g.in[1], oh = g.out[0], ow = g.out[1];
+  const int64_t kh = g.kernel[0], kw = g.kernel[1], sh = g.stride[0], sw = g.stride[1];
+  const int64_t dh = g.dilation[0], dw = g.dilation[1], ph = g.pad_begin[0], pw = g.pad_begin[1];
+  // The padded image: every tap of every output position falls inside it.
+  const int64_t hp = std::max(h + ph, (oh - 1) * sh + (kh - 1) * dh + 1);
+  const int64_t wp = std::max(w + pw, (ow - 1) * sw + (kw - 1) * dw + 1);
+  const int64_t out_prod = oh * ow, rows = cg * kh * kw, panels = (out_prod + kGemmPanel - 1) / kGemmPanel;
+  std::vector<float> padded(static_cast<size_t>(cg * hp * wp), 0.0f);
+  std::unique_ptr<float[]> packed(new float[static_cast<size_t>(panels * rows * kGemmPanel)]);
+  std::vector<float> wpack(static_cast<size_t>(group * SgemmPackedASize(mg, rows)));
+  for (int64_t grp = 0; grp < group; ++grp) {
+    SgemmPackA(mg, rows, wt + grp * mg * rows, rows, wpack.data() + grp * SgemmPackedASize(mg, rows));
+  }
+  std::vector<int64_t> tap(static_cast<size_t>(rows));
+  for (int64_t c = 0; c < cg; ++c) {
+    for (int64_t a = 0; a < kh; ++a) {
+      for (int64_t e = 0; e < kw; ++e) tap[(c * kh + a) * kw + e] = (c * hp + a * dh) * wp + e * dw;
+    }
+  }
+  // Each panel as runs of output positions along one output row: position
+  // q + t of the panel reads padded element off + t * sw.
+  struct Run {
+    int64_t q, len, off;
+  };
+  std::vector<std::vector<Run>> runs(static_cast<size_t>(panels));
+  for (int64_t p = 0; p < panels * kGemmPanel; ++p) {
+    const int64_t pos = std::min(p, out_prod - 1);  // padding columns repeat the last position
+    const int64_t off = (pos / ow) * sh * wp + (pos % ow) * sw;
+    auto& r = runs[static_cast<size_t>(p / kGemmPanel)];
+    const int64_t q = p % kGemmPanel;
+    if (!r.empty() && p < out_prod && r.back().off + r.back().len * sw == off && r.back().q + r.back().len == q &&
+        pos % ow != 0) {
+      ++r.back().len;
+    } else {
+      r.push_back({q, 1, off});
+    }
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t grp = 0; grp < group; ++grp) {
+      const float* src = x.data<float>() + (i * ch + grp * cg) * h * w;
+      for (int64_t c = 0; c < cg; ++c) {
+        for (int64_t r = 0; r < h; ++r) {
+          CopyRun(src + (c * h + r) * w, 1, w, padded.data() + (c * hp + r + ph) * wp + pw);
+        }
+      }
+      for (int64_t panel = 0; panel < panels; ++panel) {
+        float* const panel_dst = packed.get() + panel * rows * kGemmPanel;
+        // Run by run, then row by row: the run's length stays in a register
+        // (the SSE stores may alias anything, so a loaded length would be reloaded).
+        for (const Run& run : runs[panel]) {
+          const int64_t len = run.len;
+          const float* const s0 = padded.data() + run.off;
+          float* d = panel_dst + run.q;
+#if defined(__x86_64__)
+          if (sw == 1 && (len == 8 || len == 16)) {  // the common runs, as straight SSE moves
+            for (int64_t r = 0; r < rows; ++r, d += kGemmPanel) {
+              const float* s = s0 + tap[r];
+              _mm_storeu_ps(d, _mm_loadu_ps(s));
+              _mm_storeu_ps(d + 4, _mm_loadu_ps(s + 4));
+              if (len == 16) {
+                _mm_storeu_ps(d + 8, _mm_loadu_ps(s + 8));
+                _mm_storeu_ps(d + 12, _mm_loadu_ps(s + 12));
+              }
+            }
+            continue;
+          }
+#endif
+          for (int64_t r = 0; r < rows; ++r, d += kGemmPanel) CopyRun(s0 + tap[r], sw, len, d);
+        }
+      }
+      const float* group_bias = bias != nullptr ? bias + grp * mg : nullptr;
+      SgemmPackedB(mg, out_prod, rows, nullptr, 0, packed.get(), y + (i * m + grp * mg) * out_prod, out_prod,
+                   {group_bias, relu}, wpack.data() + grp * SgemmPackedASize(mg, rows));
+    }
+  }
+}
+
 Status Conv(KernelContext& c) {
   MP_ASSIGN_OR_RETURN(const Tensor* x, c.Required(0));
   MP_ASSIGN_OR_RETURN(const Tensor* w, c.Required(1));
@@ -168,7 +321,7 @@ Status Conv(KernelContext& c) {
   MP_ASSIGN_OR_RETURN(SpatialGeometry g, ResolveGeometry(c, in, kernel));
   std::vector<int64_t> out_shape = {n, m};
   out_shape.insert(out_shape.end(), g.out.begin(), g.out.end());
-  MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Zeros(DType::kFloat32, out_shape));
+  MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Uninitialized(DType::kFloat32, out_shape));
 
   const int64_t mg = m / group, kprod = Product(kernel), in_prod = Product(in), out_prod = Product(g.out);
   const int64_t rows = cg * kprod;
@@ -176,43 +329,52 @@ Status Conv(KernelContext& c) {
   for (int d = 0; d < g.rank(); ++d) {
     pointwise = pointwise && g.stride[d] == 1 && g.pad_begin[d] == 0 && g.pad_end[d] == 0;
   }
-  // Small images (late layers, tiny models) make small GEMMs that waste
-  // Eigen's blocking: put several images side by side in one im2col matrix
-  // [rows, images * out] and run one GEMM, bounded to ~16 MB of columns.
-  if (group == 1 && n > 1 && out_prod < 1024) {
+  const float* bias = b != nullptr ? b->data<float>() : nullptr;
+  const bool relu = c.fused_relu();
+  float* yd = y.mutable_data<float>();
+  // Small images (late layers, tiny models) make small GEMMs: put several
+  // images side by side in one im2col matrix [rows, images * out] and run one
+  // GEMM, bounded to ~16 MB of columns. The AVX2 kernel works on 16 columns
+  // at a time and handles one image alone well when its output size is a
+  // multiple of 16.
+  const bool batch_images = SgemmUsesAvx2() ? out_prod < 1024 && out_prod % 16 != 0 : out_prod < 1024;
+  if (group == 1 && n > 1 && batch_images) {
     const int64_t chunk = std::clamp<int64_t>((int64_t{1} << 22) / std::max<int64_t>(rows * out_prod, 1), 1, n);
-    std::vector<float> cols(static_cast<size_t>(rows * chunk * out_prod)), tmp(static_cast<size_t>(m * chunk * out_prod));
+    // Scratch that every use overwrites: left uninitialised.
+    std::unique_ptr<float[]> cols(new float[static_cast<size_t>(rows * chunk * out_prod)]);
+    std::unique_ptr<float[]> tmp(new float[static_cast<size_t>(m * chunk * out_prod)]);
     for (int64_t i0 = 0; i0 < n; i0 += chunk) {
       const int64_t nb = std::min(chunk, n - i0), ld = nb * out_prod;
-      for (int64_t j = 0; j < nb; ++j) Im2Col(x->data<float>() + (i0 + j) * ch * in_prod, ch, g, cols.data() + j * out_prod, ld);
-      Eigen::Map<RowMatF> t(tmp.data(), m, ld);
-      t.noalias() = Eigen::Map<const RowMatF>(w->data<float>(), m, rows) * Eigen::Map<const RowMatF>(cols.data(), rows, ld);
+      for (int64_t j = 0; j < nb; ++j) {
+        Im2Col(x->data<float>() + (i0 + j) * ch * in_prod, ch, g, cols.get() + j * out_prod, ld);
+      }
+      Sgemm(m, ld, rows, w->data<float>(), rows, cols.get(), ld, tmp.get(), ld, {bias, relu});
       for (int64_t j = 0; j < nb; ++j) {
         for (int64_t o = 0; o < m; ++o) {
-          float* dst = y.mutable_data<float>() + ((i0 + j) * m + o) * out_prod;
-          const float* src = tmp.data() + o * ld + j * out_prod;
-          const float bias = b != nullptr ? b->data<float>()[o] : 0.0f;
-          for (int64_t p = 0; p < out_prod; ++p) dst[p] = src[p] + bias;
+          std::memcpy(yd + ((i0 + j) * m + o) * out_prod, tmp.get() + o * ld + j * out_prod,
+                      static_cast<size_t>(out_prod) * sizeof(float));
         }
       }
     }
     c.set_output(0, std::move(y));
     return Status::Ok();
   }
-  std::vector<float> col(pointwise ? 0 : static_cast<size_t>(rows * out_prod));
+  if (!pointwise && g.rank() == 2 && SgemmUsesAvx2()) {
+    ConvPacked2D(*x, w->data<float>(), bias, relu, group, m, g, yd);
+    c.set_output(0, std::move(y));
+    return Status::Ok();
+  }
+  std::unique_ptr<float[]> col(new float[pointwise ? 1 : static_cast<size_t>(rows * out_prod)]);
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t grp = 0; grp < group; ++grp) {
       const float* xg = x->data<float>() + (i * ch + grp * cg) * in_prod;
       const float* cols = xg;  // a 1x1, stride-1, unpadded Conv reads the image as it is
       if (!pointwise) {
-        Im2Col(xg, cg, g, col.data());
-        cols = col.data();
+        Im2Col(xg, cg, g, col.get());
+        cols = col.get();
       }
-      Eigen::Map<RowMatF> yg(y.mutable_data<float>() + (i * m + grp * mg) * out_prod, mg, out_prod);
-      Eigen::Map<const RowMatF> wg(w->data<float>() + grp * mg * rows, mg, rows);
-      Eigen::Map<const RowMatF> xc(cols, rows, out_prod);
-      yg.noalias() = wg * xc;
-      if (b != nullptr) yg.colwise() += Eigen::Map<const Eigen::VectorXf>(b->data<float>() + grp * mg, mg);
+      Sgemm(mg, out_prod, rows, w->data<float>() + grp * mg * rows, rows, cols, out_prod,
+            yd + (i * m + grp * mg) * out_prod, out_prod, {bias != nullptr ? bias + grp * mg : nullptr, relu});
     }
   }
   c.set_output(0, std::move(y));

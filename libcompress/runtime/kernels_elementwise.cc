@@ -45,7 +45,7 @@ Status BinaryTyped(BinOp op, const Tensor& a, const Tensor& b, Tensor* out) {
       }
     }
   }
-  MP_ASSIGN_OR_RETURN(*out, Tensor::Zeros(a.dtype(), shape));
+  MP_ASSIGN_OR_RETURN(*out, Tensor::Uninitialized(a.dtype(), shape));
   const T* pa = a.data<T>();
   const T* pb = b.data<T>();
   T* po = out->mutable_data<T>();
@@ -208,7 +208,7 @@ Status WhereKernel(KernelContext& c) {
   if (x->dtype() != y->dtype()) return InvalidArgument("X and Y differ in type: " + Describe(*x) + ", " + Describe(*y));
   MP_ASSIGN_OR_RETURN(auto s1, BroadcastShapes(cond->shape(), x->shape()));
   MP_ASSIGN_OR_RETURN(auto shape, BroadcastShapes(s1, y->shape()));
-  MP_ASSIGN_OR_RETURN(Tensor out, Tensor::Zeros(x->dtype(), shape));
+  MP_ASSIGN_OR_RETURN(Tensor out, Tensor::Uninitialized(x->dtype(), shape));
   MP_RETURN_IF_ERROR(DispatchBySize(x->dtype(), [&](auto tag) {
     using T = decltype(tag);
     const uint8_t* pc = cond->data<uint8_t>();
@@ -232,7 +232,7 @@ Status WhereKernel(KernelContext& c) {
 template <class Fn>
 Status UnaryFloat(KernelContext& c, Fn fn) {
   MP_ASSIGN_OR_RETURN(const Tensor* x, c.Required(0));
-  MP_ASSIGN_OR_RETURN(Tensor out, Tensor::Zeros(x->dtype(), x->shape()));
+  MP_ASSIGN_OR_RETURN(Tensor out, Tensor::Uninitialized(x->dtype(), x->shape()));
   MP_RETURN_IF_ERROR(DispatchFloat(x->dtype(), "this operator", [&](auto tag) {
     using T = decltype(tag);
     const T* in = x->data<T>();
@@ -248,7 +248,7 @@ Status UnaryFloat(KernelContext& c, Fn fn) {
 template <class Fn>
 Status UnaryNumeric(KernelContext& c, Fn fn) {
   MP_ASSIGN_OR_RETURN(const Tensor* x, c.Required(0));
-  MP_ASSIGN_OR_RETURN(Tensor out, Tensor::Zeros(x->dtype(), x->shape()));
+  MP_ASSIGN_OR_RETURN(Tensor out, Tensor::Uninitialized(x->dtype(), x->shape()));
   MP_RETURN_IF_ERROR(DispatchNumeric(x->dtype(), "this operator", [&](auto tag) {
     using T = decltype(tag);
     const T* in = x->data<T>();

@@ -1,8 +1,10 @@
-// Gemm and MatMul on Eigen's GEMM. Tensors are C order, so every operand is
+// Gemm and MatMul on Eigen's GEMM (float Gemm on Sgemm). Tensors are C order, so every operand is
 // mapped as a row-major matrix without copying.
 #include <Eigen/Core>
+#include <type_traits>
 
 #include "runtime/broadcast.h"
+#include "runtime/gemm.h"
 
 namespace modelpress::runtime {
 namespace {
@@ -24,6 +26,21 @@ Status GemmTyped(KernelContext& c, const Tensor& a, const Tensor& b, const Tenso
   if (k != kb) {
     return InvalidArgument("inner dimensions differ: " + Describe(a) + (ta ? " (transposed)" : "") + " times " +
                            Describe(b) + (tb ? " (transposed)" : ""));
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    // The common float case (alpha 1, A not transposed, C absent or a row of
+    // n values) on Sgemm, with C and a following Relu in its epilogue.
+    const bool row_c = bias != nullptr && bias->dtype() == a.dtype() && bias->size() == n &&
+                       (bias->shape() == std::vector<int64_t>{n} || bias->shape() == std::vector<int64_t>{1, n});
+    if (alpha == 1.0f && !ta && (bias == nullptr || beta == 0.0f || (beta == 1.0f && row_c))) {
+      MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Uninitialized(a.dtype(), {m, n}));
+      GemmEpilogue ep;
+      ep.col_bias = bias != nullptr && beta != 0.0f ? bias->data<float>() : nullptr;
+      ep.relu = c.fused_relu();
+      Sgemm(m, n, k, a.data<float>(), k, b.data<float>(), b.shape()[1], y.mutable_data<float>(), n, ep, tb);
+      c.set_output(0, std::move(y));
+      return Status::Ok();
+    }
   }
   MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Zeros(a.dtype(), {m, n}));
   MutMap<T> ym(y.mutable_data<T>(), m, n);
@@ -50,6 +67,7 @@ Status GemmTyped(KernelContext& c, const Tensor& a, const Tensor& b, const Tenso
   } else {
     ym.noalias() += alpha * am.transpose() * bm.transpose();
   }
+  if (c.fused_relu()) ym = ym.unaryExpr([](T v) { return v > T(0) ? v : T(0); });  // as the Relu kernel
   c.set_output(0, std::move(y));
   return Status::Ok();
 }

@@ -29,7 +29,7 @@ Status BatchNormalization(KernelContext& c) {
     MP_RETURN_IF_ERROR(CheckChannelParam(*p[i], ch, names[i]));
   }
   const double eps = c.Float("epsilon", 1e-5f);
-  MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Zeros(DType::kFloat32, x->shape()));
+  MP_ASSIGN_OR_RETURN(Tensor y, Tensor::Uninitialized(DType::kFloat32, x->shape()));
   const int64_t n = x->shape()[0], inner = Product(x->shape(), 2);
   for (int64_t ci = 0; ci < ch; ++ci) {
     const float a = static_cast<float>(p[0]->data<float>()[ci] / std::sqrt(p[3]->data<float>()[ci] + eps));

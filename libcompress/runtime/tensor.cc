@@ -23,7 +23,7 @@ bool ComputeType(DType t) {
 
 }  // namespace
 
-Result<Tensor> Tensor::Zeros(DType dtype, std::vector<int64_t> shape) {
+Result<Tensor> Tensor::Uninitialized(DType dtype, std::vector<int64_t> shape) {
   const size_t es = DTypeSize(dtype);
   if (es == 0) return Unsupported("no tensors of element type " + DTypeName(dtype));
   auto count = ElementCount(shape);
@@ -37,13 +37,19 @@ Result<Tensor> Tensor::Zeros(DType dtype, std::vector<int64_t> shape) {
   t.shape_ = std::move(shape);
   t.size_ = *count;
   // One spare element so that an empty tensor still has a valid pointer.
-  t.owner_ = std::shared_ptr<std::byte[]>(new std::byte[(*count + 1) * es]());
+  t.owner_ = std::shared_ptr<std::byte[]>(new std::byte[(*count + 1) * es]);
   t.data_ = t.owner_.get();
   return t;
 }
 
+Result<Tensor> Tensor::Zeros(DType dtype, std::vector<int64_t> shape) {
+  MP_ASSIGN_OR_RETURN(Tensor t, Uninitialized(dtype, std::move(shape)));
+  std::memset(t.owner_.get(), 0, (static_cast<size_t>(t.size_) + 1) * DTypeSize(dtype));
+  return t;
+}
+
 Result<Tensor> Tensor::Copy(DType dtype, std::vector<int64_t> shape, const void* data) {
-  MP_ASSIGN_OR_RETURN(Tensor t, Zeros(dtype, std::move(shape)));
+  MP_ASSIGN_OR_RETURN(Tensor t, Uninitialized(dtype, std::move(shape)));
   if (t.bytes() > 0) std::memcpy(t.mutable_data<std::byte>(), data, t.bytes());
   return t;
 }

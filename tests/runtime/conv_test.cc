@@ -2,6 +2,8 @@
 // definitions, over groups, strides, pads, dilations and auto_pad.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "run_graph.h"
 
 namespace modelpress::runtime {
@@ -73,7 +75,41 @@ INSTANTIATE_TEST_SUITE_P(
                       ConvCase{1, 3, 11, 12, 5, 3, 2, 1, {2, 3}, {2, 1, 0, 2}, {2, 3}},   // dilations
                       ConvCase{3, 8, 5, 5, 16, 1, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}},    // pointwise fast path
                       ConvCase{1, 8, 6, 6, 4, 1, 1, 2, {2, 2}, {0, 0, 0, 0}, {1, 1}},     // strided 1x1 with groups
-                      ConvCase{1, 2, 4, 4, 3, 5, 5, 1, {1, 1}, {3, 3, 3, 3}, {1, 1}}));   // kernel larger than input
+                      ConvCase{1, 2, 4, 4, 3, 5, 5, 1, {1, 1}, {3, 3, 3, 3}, {1, 1}},     // kernel larger than input
+                      // A GEMM of 130 x 576 x 360: more rows, columns and depth than one block of each.
+                      ConvCase{1, 40, 24, 24, 130, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}},
+                      ConvCase{5, 40, 6, 6, 13, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}}));  // several images per GEMM
+
+// Without an observer the Conv clamps its output for the Relu after it; the
+// result equals running the two nodes apart (as with an observer).
+TEST(ConvRelu, FusedEqualsSeparate) {
+  const ConvCase p{3, 5, 7, 7, 9, 3, 3, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}};
+  const auto x = RandomValues(p.n * p.c * p.h * p.w, 4);
+  const auto wt = RandomValues(p.m * p.c * p.kh * p.kw, 5);
+  const auto b = RandomValues(p.m, 6);
+  ModelBuilder mb;
+  mb.Input("x", {-1, p.c, p.h, p.w}).Weight("w", {p.m, p.c, p.kh, p.kw}, wt).Weight("b", {p.m}, b);
+  mb.Node("Conv", {"x", "w", "b"}, {"c"}).Attr("pads", p.pads);
+  mb.Node("Relu", {"c"}, {"y"});
+  mb.Output("y");
+  auto model = Model::FromProto(mb.Proto());
+  ASSERT_TRUE(model.ok()) << model.status().message();
+  auto exec = Executor::Create(*model);
+  ASSERT_TRUE(exec.ok()) << exec.status().message();
+  const std::vector<Tensor> in = {Tensor::FromFloats({p.n, p.c, p.h, p.w}, x)};
+  auto fused = exec->Run(in);
+  int observed = 0;
+  auto separate = exec->Run(in, [&](const std::string&, const Tensor&) { ++observed; });
+  ASSERT_TRUE(fused.ok()) << fused.status().message();
+  ASSERT_TRUE(separate.ok()) << separate.status().message();
+  EXPECT_EQ(observed, 3);  // x, c and y
+  int64_t oh = 0, ow = 0;
+  auto want = DirectConv2d(p, x, wt, b, &oh, &ow);
+  for (float& v : want) v = v > 0 ? v : 0;
+  EXPECT_LT(test::MaxScaledDiff(want, (*fused)[0].values<float>()), test::kGemmTolerance);
+  const auto f = (*fused)[0].values<float>(), s = (*separate)[0].values<float>();
+  EXPECT_TRUE(std::equal(f.begin(), f.end(), s.begin(), s.end()));
+}
 
 // auto_pad SAME_* pads to ceil(in / stride) outputs, splitting odd totals as
 // the ONNX spec says (extra at the end for UPPER, at the start for LOWER).
@@ -178,6 +214,52 @@ TEST(ConvErrors, ChannelMismatchNamesTheNode) {
   ASSERT_FALSE(out.ok());
   EXPECT_NE(out.status().message().find("Conv_1"), std::string::npos) << out.status().message();
   EXPECT_NE(out.status().message().find("channels"), std::string::npos) << out.status().message();
+}
+
+}  // namespace
+}  // namespace modelpress::runtime
+
+namespace modelpress::runtime {
+namespace {
+
+// MaxPool 2-D (the four-at-a-time 2x2 path and the general one) against a
+// direct loop over each window, with pads and odd sizes.
+TEST(MaxPool2d, MatchesDirectLoops) {
+  struct Case {
+    int64_t h, w, k, s;
+    std::vector<int64_t> pads;  // top, left, bottom, right
+  };
+  const std::vector<Case> cases = {Case{8, 8, 2, 2, {0, 0, 0, 0}},  Case{9, 21, 2, 2, {0, 0, 0, 0}},
+                                   Case{7, 19, 2, 2, {1, 1, 1, 1}}, Case{6, 13, 2, 2, {0, 1, 0, 1}},
+                                   Case{1, 1, 2, 2, {1, 1, 0, 0}},  Case{9, 10, 3, 2, {1, 1, 1, 1}}};
+  for (const Case& p : cases) {
+    const int64_t planes = 3;
+    const auto x = testing::RandomValues(planes * p.h * p.w, 7);
+    ModelBuilder mb;
+    mb.Input("x", {1, planes, p.h, p.w});
+    mb.Node("MaxPool", {"x"}, {"y"}).Attr("kernel_shape", std::vector<int64_t>{p.k, p.k})
+        .Attr("strides", std::vector<int64_t>{p.s, p.s}).Attr("pads", p.pads);
+    mb.Output("y");
+    auto out = test::RunGraph(mb.Proto(), {Tensor::FromFloats({1, planes, p.h, p.w}, x)});
+    ASSERT_TRUE(out.ok()) << out.status().message();
+    const int64_t oh = (p.h + p.pads[0] + p.pads[2] - p.k) / p.s + 1;
+    const int64_t ow = (p.w + p.pads[1] + p.pads[3] - p.k) / p.s + 1;
+    std::vector<float> want;
+    for (int64_t c = 0; c < planes; ++c)
+      for (int64_t i = 0; i < oh; ++i)
+        for (int64_t j = 0; j < ow; ++j) {
+          float m = -INFINITY;
+          for (int64_t a = 0; a < p.k; ++a)
+            for (int64_t e = 0; e < p.k; ++e) {
+              const int64_t r = i * p.s - p.pads[0] + a, q = j * p.s - p.pads[1] + e;
+              if (r >= 0 && r < p.h && q >= 0 && q < p.w) m = std::max(m, x[(c * p.h + r) * p.w + q]);
+            }
+          want.push_back(m);
+        }
+    ASSERT_EQ((*out)[0].shape(), (std::vector<int64_t>{1, planes, oh, ow}));
+    const auto got = (*out)[0].values<float>();
+    EXPECT_TRUE(std::equal(want.begin(), want.end(), got.begin(), got.end())) << p.h << "x" << p.w;
+  }
 }
 
 }  // namespace

@@ -31,6 +31,8 @@ class Tensor {
   // negative dimension, the element count overflows, or the type has no
   // fixed size.
   static Result<Tensor> Zeros(DType dtype, std::vector<int64_t> shape);
+  // As Zeros, but the elements are left unset: for kernels that write them all.
+  static Result<Tensor> Uninitialized(DType dtype, std::vector<int64_t> shape);
   // An owned copy of `count` packed elements at `data`.
   static Result<Tensor> Copy(DType dtype, std::vector<int64_t> shape, const void* data);
   // A tensor viewing `data` without copying; the caller keeps it alive.
@@ -51,7 +53,7 @@ class Tensor {
   const T* data() const {
     return reinterpret_cast<const T*>(data_);
   }
-  // Writable access; only for tensors created by Zeros/Copy and not yet shared.
+  // Writable access; only for tensors created by Zeros/Uninitialized/Copy and not yet shared.
   template <class T>
   T* mutable_data() {
     return reinterpret_cast<T*>(const_cast<std::byte*>(data_));
