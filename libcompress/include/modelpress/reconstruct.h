@@ -170,6 +170,9 @@ struct ReconstructOptions {
                                                   // false: towards the pruned prefix's own outputs (default true)
   MaskSaliency saliency = MaskSaliency::kMagnitude;  // how masks are chosen (default magnitude)
   int64_t batch = 32;                             // calibration samples per executor run (default 32)
+  int steps = 8;                                  // unstructured only: the sparsity is reached in this many
+                                                  // prune-and-re-fit steps, each choosing its mask on the weights
+                                                  // the previous step re-fitted (default 8)
 };
 
 // Unstructured / N:M / channel pruning followed by layer-by-layer
