@@ -512,16 +512,26 @@ Status ReconstructLayers(Model& model, const Model* dense, const std::vector<Job
     MP_RETURN_IF_ERROR(CollectGrams(model, dense, ready, data, &stats));
     for (size_t k = 0; k < ids.size(); ++k) {
       std::vector<double> gram, cross, dense_gram;
+      const int64_t samples = stats[k].h.empty() ? 0 : stats[k].h[0].rows();
+      // Each accumulator is released as soon as its matrix is copied out, so
+      // a layer's matrices are not held twice during its re-fit.
       for (size_t g = 0; g < stats[k].h.size(); ++g) {
-        const std::vector<double> h = stats[k].h[g].Gram();
-        gram.insert(gram.end(), h.begin(), h.end());
+        auto append = [](std::vector<double>& to, std::vector<double> m) {
+          if (to.empty()) {
+            to = std::move(m);
+          } else {
+            to.insert(to.end(), m.begin(), m.end());
+          }
+        };
+        append(gram, stats[k].h[g].Gram());
+        stats[k].h[g] = GramAccumulator(0);
         if (dense) {
-          const std::vector<double> c = stats[k].cross[g].Cross(), d = stats[k].dense[g].Gram();
-          cross.insert(cross.end(), c.begin(), c.end());
-          dense_gram.insert(dense_gram.end(), d.begin(), d.end());
+          append(cross, stats[k].cross[g].Cross());
+          stats[k].cross[g] = CrossGramAccumulator(0);
+          append(dense_gram, stats[k].dense[g].Gram());
+          stats[k].dense[g] = GramAccumulator(0);
         }
       }
-      const int64_t samples = stats[k].h.empty() ? 0 : stats[k].h[0].rows();
       const RefitTarget target{cross, dense_gram};
       MP_RETURN_IF_ERROR(finish(ids[k], gram, samples, dense ? &target : nullptr).WithPrefix(model.source() + ": tensor '" + layers[ids[k]].tensor + "'"));
       done[ids[k]] = 1;
