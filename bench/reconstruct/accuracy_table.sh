@@ -20,6 +20,7 @@ prune() {
   local kind=$1 model=$2 out=$3 calib=$4
   shift 4
   if [ "$kind" = nm ]; then
+    [ "${1:-}" = --steps ] && shift 2  # N:M has no steps
     "$MP" prune nm "$model" -o "$out" -q "$@" ${calib:+--reconstruct --calib-data "$calib" --samples "$SAMPLES"}
   else
     "$MP" prune unstructured "$model" -o "$out" -q --scope global --sparsity "$kind" "$@" \
@@ -41,9 +42,10 @@ for m in mlp cnn; do
   fi
   y="$S/digits_test_y.npy"
   dense=$(top1 "$model" "$x" "$y")
-  for method in magnitude reconstruct reconstruct-obs; do
+  for method in magnitude reconstruct-1-step reconstruct reconstruct-obs; do
     c="" extra=()
     [ "$method" != magnitude ] && c="$calib"
+    [ "$method" = reconstruct-1-step ] && extra=(--steps 1)
     [ "$method" = reconstruct-obs ] && extra=(--saliency obs)
     row="| digits_$m | $dense | $method |"
     for s in 0.5 0.7 0.8 0.9 0.95 nm; do
@@ -62,9 +64,10 @@ echo "| model | method | 50% | 70% | 80% | 90% | 95% | 2:4 |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for m in resnet_mini transformer_tiny; do
   model="$S/$m.onnx"
-  for method in magnitude reconstruct reconstruct-obs; do
+  for method in magnitude reconstruct-1-step reconstruct reconstruct-obs; do
     c="" extra=()
     [ "$method" != magnitude ] && c="$tmp/${m}_calib.npy"
+    [ "$method" = reconstruct-1-step ] && extra=(--steps 1)
     [ "$method" = reconstruct-obs ] && extra=(--saliency obs)
     row="| $m | $method |"
     for s in 0.5 0.7 0.8 0.9 0.95 nm; do

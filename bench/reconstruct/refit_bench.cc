@@ -38,9 +38,12 @@ int main(int argc, char** argv) {
   const TensorView wv(DType::kFloat32, w->shape, w->data.data(), w->size(), sizeof(float), Storage::kRaw);
 
   auto t0 = std::chrono::steady_clock::now();
-  GramAccumulator acc(in);
-  if (!acc.Add({x->as<float>(), static_cast<size_t>(x->size())}, n).ok()) return 1;
-  const std::vector<double> h = acc.Gram();
+  std::vector<double> h;
+  {
+    GramAccumulator acc(in);  // released once H is copied out
+    if (!acc.Add({x->as<float>(), static_cast<size_t>(x->size())}, n).ok()) return 1;
+    h = acc.Gram();
+  }
   const double gram_s = Seconds(t0);
 
   struct Case {

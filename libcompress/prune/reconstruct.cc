@@ -2,6 +2,8 @@
 // pruners (or OBS saliency), then layers are re-fitted in graph order on the
 // inputs the already re-fitted prefix produces.
 #include <algorithm>
+#include <cmath>
+#include <tuple>
 #include <map>
 #include <optional>
 #include <set>
@@ -318,6 +320,83 @@ void FindDependencies(const Model& model, std::vector<Layer>& layers) {
   }
 }
 
+// One tensor taking part in KeepRowsAlive: its current weights, its mask,
+// the score masks are chosen by (null: |w|) and where its output rows lie.
+struct RowFloorItem {
+  TensorView w;
+  std::vector<uint8_t>* keep = nullptr;
+  const float* score = nullptr;
+  int64_t length = 0, inner = 1;  // rows along the output axis, elements after it
+  int64_t Row(int64_t e) const { return (e / inner) % length; }
+  double Score(int64_t e) const { return score ? static_cast<double>(score[e]) : std::abs(w.AsDouble(e)); }
+};
+
+// A row (output channel) whose weights are all pruned has a constant output,
+// and no re-fit can bring it back: a layer emptied that way cuts the model
+// off from its input. So every row that has a nonzero weight keeps at least
+// one, its highest-scoring. Each weight given back this way is paid for by
+// pruning the lowest-scoring kept weight of the pool (one tensor, or all the
+// tensors of a global selection) in a row that keeps two or more, so the
+// pruned count stays exact. Returns the number of rows given a weight back.
+int64_t KeepRowsAlive(std::span<RowFloorItem> pool) {
+  std::vector<std::vector<int64_t>> kept(pool.size()), best(pool.size());
+  int64_t restored = 0;
+  for (size_t i = 0; i < pool.size(); ++i) {
+    const RowFloorItem& it = pool[i];
+    kept[i].assign(static_cast<size_t>(it.length), 0);
+    best[i].assign(static_cast<size_t>(it.length), -1);
+    for (int64_t e = 0; e < it.w.size(); ++e) {
+      const int64_t r = it.Row(e);
+      if ((*it.keep)[e]) ++kept[i][r];
+      if (it.w.AsDouble(e) == 0) continue;
+      if (best[i][r] < 0 || it.Score(e) > it.Score(best[i][r])) best[i][r] = e;
+    }
+    for (int64_t r = 0; r < it.length; ++r) {
+      if (kept[i][r] == 0 && best[i][r] >= 0) {
+        (*it.keep)[best[i][r]] = 1;
+        kept[i][r] = 1;
+        ++restored;
+      }
+    }
+  }
+  if (restored == 0) return 0;
+  struct Candidate {
+    double score;
+    size_t item;
+    int64_t e;
+  };
+  std::vector<Candidate> candidates;
+  for (size_t i = 0; i < pool.size(); ++i) {
+    const RowFloorItem& it = pool[i];
+    for (int64_t e = 0; e < it.w.size(); ++e) {
+      if ((*it.keep)[e] && kept[i][it.Row(e)] >= 2) candidates.push_back({it.Score(e), i, e});
+    }
+  }
+  std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+    return std::tie(a.score, a.item, a.e) < std::tie(b.score, b.item, b.e);
+  });
+  int64_t removed = 0;
+  for (const Candidate& c : candidates) {
+    if (removed == restored) break;
+    int64_t& n = kept[c.item][pool[c.item].Row(c.e)];
+    if (n < 2) continue;
+    (*pool[c.item].keep)[c.e] = 0;
+    --n;
+    ++removed;
+  }
+  return restored;
+}
+
+// The rows of a weight with output axis `axis` (false when it has none).
+bool RowsOf(const TensorView& w, int axis, RowFloorItem* item) {
+  if (axis < 0) return false;
+  auto split = SplitAtAxis(w.shape(), axis);
+  if (!split.ok() || split->length < 1) return false;
+  item->length = split->length;
+  item->inner = split->inner;
+  return true;
+}
+
 // The mask of a layer under `rule`: fixed, or by saliency (OBS when `gram` is
 // given, else |w|) keeping the count or N:M pattern exact.
 Result<std::vector<uint8_t>> ChooseMask(const TensorView& w, const Layer* layer, const MaskRule& rule,
@@ -344,6 +423,8 @@ Result<std::vector<uint8_t>> ChooseMask(const TensorView& w, const Layer* layer,
   for (int64_t i = 0; i < w.size(); ++i) nonzero[i] = w.AsDouble(i) != 0;
   prune_detail::Segment seg{s, nonzero, keep.data(), nullptr};
   prune_detail::PruneSmallest(std::span(&seg, 1), rule.prune_count, o.refit.threads);
+  RowFloorItem item{w, &keep, saliency.empty() ? nullptr : saliency.data()};
+  if (layer && RowsOf(w, layer->output_axis, &item)) KeepRowsAlive(std::span(&item, 1));
   return keep;
 }
 
@@ -360,9 +441,12 @@ Result<Model> Clone(const Model& model) {
 }
 
 // Prunes every job's tensor in `model` and re-fits those whose layer allows
-// it, layer after layer in dependency order.
-Status ReconstructLayers(Model& model, const std::vector<Job>& jobs, const quant::CalibrationData& data,
-                         const ReconstructOptions& o, std::vector<RefitReport>* reports) {
+// it, layer after layer in dependency order. With `dense` (same graph, the
+// unpruned weights) the re-fit targets are the dense model's layer outputs
+// X w (w from `dense`); without, each layer's own outputs X' w.
+Status ReconstructLayers(Model& model, const Model* dense, const std::vector<Job>& jobs,
+                         const quant::CalibrationData& data, const ReconstructOptions& o,
+                         std::vector<RefitReport>* reports) {
   if (data.batches < 1) return InvalidArgument(data.source + ": no calibration batches");
   const std::vector<WeightInfo> infos = AnalyzeWeights(model);
   std::unordered_map<std::string, const WeightInfo*> info_of;
@@ -375,16 +459,12 @@ Status ReconstructLayers(Model& model, const std::vector<Job>& jobs, const quant
   }
   FindDependencies(model, layers);
 
-  // The dense model, whose layer outputs are the re-fit targets.
-  std::optional<Model> dense;
-  if (o.dense_targets) {
-    MP_ASSIGN_OR_RETURN(Model d, Clone(model));
-    dense.emplace(std::move(d));
-  }
-
   auto finish = [&](size_t i, std::span<const double> gram, int64_t samples, const RefitTarget* target) -> Status {
     const Layer& l = layers[i];
     MP_ASSIGN_OR_RETURN(TensorView w, model.View(l.tensor));
+    // The re-fit's target weights: the dense ones (the current ones differ
+    // after an earlier step of a gradual schedule).
+    MP_ASSIGN_OR_RETURN(TensorView target_w, dense ? dense->View(l.tensor) : model.View(l.tensor));
     const bool fit = l.reason.empty() && samples > 0;
     MP_ASSIGN_OR_RETURN(std::vector<uint8_t> keep, ChooseMask(w, fit ? &l : nullptr, jobs[i].rule, fit ? gram : std::span<const double>(), o));
     RefitReport r;
@@ -399,7 +479,7 @@ Status ReconstructLayers(Model& model, const std::vector<Job>& jobs, const quant
       MP_ASSIGN_OR_RETURN(MutableTensorView m, model.MutableTensor(l.tensor));
       MP_RETURN_IF_ERROR(ApplyMask(m, keep));
     } else {
-      MP_ASSIGN_OR_RETURN(RefitResult res, RefitWeights(w, l.output_axis, keep, gram, l.groups, o.refit, target));
+      MP_ASSIGN_OR_RETURN(RefitResult res, RefitWeights(target_w, l.output_axis, keep, gram, l.groups, o.refit, target));
       r.method = std::string(RefitMethodName(res.method));
       r.error_before = res.error_before;
       r.error_after = res.error_after;
@@ -429,19 +509,29 @@ Status ReconstructLayers(Model& model, const std::vector<Job>& jobs, const quant
     }
     if (ready.empty()) return Internal(model.source() + ": re-fit found a cycle between layers");
     std::vector<LayerStats> stats;
-    MP_RETURN_IF_ERROR(CollectGrams(model, dense ? &*dense : nullptr, ready, data, &stats));
+    MP_RETURN_IF_ERROR(CollectGrams(model, dense, ready, data, &stats));
     for (size_t k = 0; k < ids.size(); ++k) {
       std::vector<double> gram, cross, dense_gram;
+      const int64_t samples = stats[k].h.empty() ? 0 : stats[k].h[0].rows();
+      // Each accumulator is released as soon as its matrix is copied out, so
+      // a layer's matrices are not held twice during its re-fit.
       for (size_t g = 0; g < stats[k].h.size(); ++g) {
-        const std::vector<double> h = stats[k].h[g].Gram();
-        gram.insert(gram.end(), h.begin(), h.end());
+        auto append = [](std::vector<double>& to, std::vector<double> m) {
+          if (to.empty()) {
+            to = std::move(m);
+          } else {
+            to.insert(to.end(), m.begin(), m.end());
+          }
+        };
+        append(gram, stats[k].h[g].Gram());
+        stats[k].h[g] = GramAccumulator(0);
         if (dense) {
-          const std::vector<double> c = stats[k].cross[g].Cross(), d = stats[k].dense[g].Gram();
-          cross.insert(cross.end(), c.begin(), c.end());
-          dense_gram.insert(dense_gram.end(), d.begin(), d.end());
+          append(cross, stats[k].cross[g].Cross());
+          stats[k].cross[g] = CrossGramAccumulator(0);
+          append(dense_gram, stats[k].dense[g].Gram());
+          stats[k].dense[g] = GramAccumulator(0);
         }
       }
-      const int64_t samples = stats[k].h.empty() ? 0 : stats[k].h[0].rows();
       const RefitTarget target{cross, dense_gram};
       MP_RETURN_IF_ERROR(finish(ids[k], gram, samples, dense ? &target : nullptr).WithPrefix(model.source() + ": tensor '" + layers[ids[k]].tensor + "'"));
       done[ids[k]] = 1;
@@ -453,70 +543,152 @@ Status ReconstructLayers(Model& model, const std::vector<Job>& jobs, const quant
 Status CheckReconstructOptions(const ReconstructOptions& o) {
   if (!(o.refit.damp >= 0)) return InvalidArgument("--damp must be >= 0, got " + std::to_string(o.refit.damp));
   if (o.batch < 1) return InvalidArgument("the calibration batch must be at least 1");
+  if (o.steps < 1) return InvalidArgument("--steps must be at least 1, got " + std::to_string(o.steps));
   return Status::Ok();
 }
 
 // Fixed masks (or counts for OBS saliency) from the magnitude pruner's result
-// in `pruned`, a pruned copy of `model`.
-Result<std::vector<Job>> JobsFrom(const Model& pruned, const PruneReport& report, const ReconstructOptions& o,
-                                  const NMOptions* nm) {
+// in `pruned`, a pruned copy of `current`. Unstructured masks (`u` given) are
+// then made to keep a weight in every row (KeepRowsAlive), within each layer
+// or, for the tensors of a global selection, across them.
+Result<std::vector<Job>> JobsFrom(const Model& current, const Model& pruned, const PruneReport& report,
+                                  const ReconstructOptions& o, const NMOptions* nm, const UnstructuredOptions* u) {
   std::vector<Job> jobs;
   const std::vector<WeightInfo> infos = AnalyzeWeights(pruned);
+  std::unordered_map<std::string, const WeightInfo*> info_of;
+  for (const WeightInfo& w : infos) info_of[w.name] = &w;
   for (const PruneTensorReport& row : report.tensors) {
     if (!row.pruned) continue;
     Job j;
     j.tensor = row.name;
     MP_ASSIGN_OR_RETURN(TensorView v, pruned.View(row.name));
-    if (o.saliency == MaskSaliency::kMagnitude) {
-      j.rule.kind = MaskRule::kFixed;
-      j.rule.keep.resize(static_cast<size_t>(v.size()));
-      for (int64_t i = 0; i < v.size(); ++i) j.rule.keep[i] = v.AsDouble(i) != 0;
-    } else if (nm) {
+    j.rule.kind = MaskRule::kFixed;
+    j.rule.keep.resize(static_cast<size_t>(v.size()));
+    for (int64_t i = 0; i < v.size(); ++i) j.rule.keep[i] = v.AsDouble(i) != 0;
+    if (nm && o.saliency == MaskSaliency::kObs) {
       j.rule.kind = MaskRule::kNM;
       j.rule.n = nm->n;
       j.rule.m = nm->m;
-      for (const WeightInfo& w : infos) {
-        if (w.name == row.name) j.rule.reduction_axis = w.reduction_axis;
-      }
-    } else {
-      j.rule.kind = MaskRule::kCount;
-      j.rule.prune_count = row.zeros_after;
+      const auto it = info_of.find(row.name);
+      if (it != info_of.end()) j.rule.reduction_axis = it->second->reduction_axis;
     }
     jobs.push_back(std::move(j));
+  }
+  if (u) {
+    std::vector<RowFloorItem> global;
+    for (Job& j : jobs) {
+      MP_ASSIGN_OR_RETURN(TensorView w, current.View(j.tensor));
+      const auto it = info_of.find(j.tensor);
+      RowFloorItem item{w, &j.rule.keep, nullptr};
+      if (it == info_of.end() || !RowsOf(w, it->second->output_axis, &item)) continue;
+      const bool own = std::any_of(u->layer_sparsity.begin(), u->layer_sparsity.end(),
+                                   [&](const auto& p) { return p.first == j.tensor; });
+      if (u->scope == PruneScope::kGlobal && !own) {
+        global.push_back(item);
+      } else {
+        KeepRowsAlive(std::span(&item, 1));
+      }
+    }
+    KeepRowsAlive(global);
+    if (o.saliency == MaskSaliency::kObs) {
+      for (Job& j : jobs) {
+        j.rule.kind = MaskRule::kCount;
+        j.rule.prune_count = std::count(j.rule.keep.begin(), j.rule.keep.end(), uint8_t{0});
+      }
+    }
   }
   return jobs;
 }
 
-// Shared tail of the unstructured and N:M variants.
+// Prunes with `prune` on a copy of `current`, then re-fits `current` with the
+// resulting masks; `dense` gives the targets (null: none).
 template <class Prune>
-Result<PruneReport> PruneThenRefit(Model& model, const quant::CalibrationData& data, const ReconstructOptions& o,
-                                   const NMOptions* nm, Prune prune) {
-  MP_RETURN_IF_ERROR(CheckReconstructOptions(o));
-  MP_ASSIGN_OR_RETURN(Model pruned, Clone(model));
+Result<PruneReport> PruneStep(Model& current, const Model* dense, const quant::CalibrationData& data,
+                              const ReconstructOptions& o, const NMOptions* nm, const UnstructuredOptions* u,
+                              Prune prune) {
+  MP_ASSIGN_OR_RETURN(Model pruned, Clone(current));
   MP_ASSIGN_OR_RETURN(PruneReport report, prune(pruned));
-  MP_ASSIGN_OR_RETURN(std::vector<Job> jobs, JobsFrom(pruned, report, o, nm));
-  MP_ASSIGN_OR_RETURN(Model work, Clone(model));
-  MP_RETURN_IF_ERROR(ReconstructLayers(work, jobs, data, o, &report.refits));
+  MP_ASSIGN_OR_RETURN(std::vector<Job> jobs, JobsFrom(current, pruned, report, o, nm, u));
+  MP_ASSIGN_OR_RETURN(Model work, Clone(current));
+  MP_RETURN_IF_ERROR(ReconstructLayers(work, dense, jobs, data, o, &report.refits));
   report.zeros_after = 0;
   for (PruneTensorReport& row : report.tensors) {
     if (!row.pruned) continue;
     row.zeros_after = ZerosOf(work, row.name);
     report.zeros_after += row.zeros_after;
   }
-  model = std::move(work);
+  current = std::move(work);
   return report;
+}
+
+// Sparsity after step t of `steps` on the way to `target`: the kept fraction
+// shrinks by the same factor at every step, (1 - target)^(t / steps).
+double StepSparsity(double target, int t, int steps) {
+  if (t >= steps) return target;
+  return 1.0 - std::pow(1.0 - target, static_cast<double>(t) / steps);
 }
 
 }  // namespace
 
 Result<PruneReport> PruneUnstructuredReconstructed(Model& model, const UnstructuredOptions& options,
                                                    const quant::CalibrationData& data, const ReconstructOptions& o) {
-  return PruneThenRefit(model, data, o, nullptr, [&](Model& m) { return PruneUnstructured(m, options); });
+  MP_RETURN_IF_ERROR(CheckReconstructOptions(o));
+  MP_ASSIGN_OR_RETURN(Model current, Clone(model));
+  std::optional<Model> dense;
+  if (o.dense_targets) {
+    MP_ASSIGN_OR_RETURN(Model d, Clone(model));
+    dense.emplace(std::move(d));
+  }
+  PruneReport report, first;
+  // With several steps, each layer's final count is fixed first: the count
+  // the one-step selection (global threshold and KeepRowsAlive included)
+  // gives it. The steps then approach every layer's count on its own, so the
+  // masks are re-chosen on re-fitted weights within a layer, but the share of
+  // each layer does not depend on how a re-fit scaled its weights.
+  UnstructuredOptions base = options;
+  if (o.steps > 1) {
+    MP_ASSIGN_OR_RETURN(Model alloc, Clone(model));
+    MP_ASSIGN_OR_RETURN(PruneReport r0, PruneUnstructured(alloc, options));
+    ReconstructOptions mag = o;
+    mag.saliency = MaskSaliency::kMagnitude;
+    MP_ASSIGN_OR_RETURN(std::vector<Job> jobs0, JobsFrom(model, alloc, r0, mag, nullptr, &options));
+    base.scope = PruneScope::kLayer;
+    base.layer_sparsity.clear();
+    for (const Job& j : jobs0) {
+      const double pruned = static_cast<double>(std::count(j.rule.keep.begin(), j.rule.keep.end(), uint8_t{0}));
+      base.layer_sparsity.emplace_back(j.tensor, std::min(pruned / static_cast<double>(j.rule.keep.size()), 1 - 1e-12));
+    }
+  }
+  for (int t = 1; t <= o.steps; ++t) {
+    UnstructuredOptions step = base;
+    step.sparsity = StepSparsity(base.sparsity, t, o.steps);
+    for (auto& [name, s] : step.layer_sparsity) s = StepSparsity(s, t, o.steps);
+    MP_ASSIGN_OR_RETURN(report, PruneStep(current, dense ? &*dense : nullptr, data, o, nullptr, &step,
+                                          [&](Model& m) { return PruneUnstructured(m, step); }));
+    if (t == 1) first = report;
+  }
+  // Sparsity before: that of the model as given, not of the previous step.
+  report.zeros_before = first.zeros_before;
+  for (size_t i = 0; i < report.tensors.size() && i < first.tensors.size(); ++i) {
+    report.tensors[i].zeros_before = first.tensors[i].zeros_before;
+  }
+  model = std::move(current);
+  return report;
 }
 
 Result<PruneReport> PruneNMReconstructed(Model& model, const NMOptions& options, const quant::CalibrationData& data,
                                          const ReconstructOptions& o) {
-  return PruneThenRefit(model, data, o, &options, [&](Model& m) { return PruneNM(m, options); });
+  MP_RETURN_IF_ERROR(CheckReconstructOptions(o));
+  MP_ASSIGN_OR_RETURN(Model current, Clone(model));
+  std::optional<Model> dense;
+  if (o.dense_targets) {
+    MP_ASSIGN_OR_RETURN(Model d, Clone(model));
+    dense.emplace(std::move(d));
+  }
+  MP_ASSIGN_OR_RETURN(PruneReport report, PruneStep(current, dense ? &*dense : nullptr, data, o, &options, nullptr,
+                                                    [&](Model& m) { return PruneNM(m, options); }));
+  model = std::move(current);
+  return report;
 }
 
 Result<ChannelPruneReport> PruneChannelsReconstructed(Model& model, const ChannelPruneOptions& options,
@@ -560,7 +732,12 @@ Result<ChannelPruneReport> PruneChannelsReconstructed(Model& model, const Channe
       j.rule.keep = std::move(masks[name]);
       jobs.push_back(std::move(j));
     }
-    return ReconstructLayers(m, jobs, data, o, &report->refits);
+    std::optional<Model> dense;
+    if (o.dense_targets) {
+      MP_ASSIGN_OR_RETURN(Model d, Clone(m));
+      dense.emplace(std::move(d));
+    }
+    return ReconstructLayers(m, dense ? &*dense : nullptr, jobs, data, o, &report->refits);
   };
   MP_ASSIGN_OR_RETURN(ChannelPruneReport report, prune_detail::PruneChannelsWith(work, options, refit));
   model = std::move(work);

@@ -83,13 +83,17 @@ MatD LowerInverse(const MatD& l, int threads) {
 
 // Upper-triangular U with U^T U = H^-1 (the factor SparseGPT eliminates
 // with), from a single Cholesky: with P the reversal permutation and
-// P H P = L L^T, U = P L^-1 P.
-Result<MatD> InverseUpperFactor(const MatD& h, int threads) {
-  const MatD reversed = h.reverse();
-  Eigen::LLT<MatD> llt(reversed);
+// P H P = L L^T, U = P L^-1 P. Returned in float32. H is consumed: it is
+// reversed and factorised in place, so at most H and L^-1 are held at once.
+Result<MatF> InverseUpperFactor(MatD h, int threads) {
+  h.reverseInPlace();
+  Eigen::LLT<Eigen::Ref<MatD>> llt(h);  // L overwrites the lower triangle of h
   if (llt.info() != Eigen::Success) return InvalidArgument("H is not positive definite");
-  const MatD l = llt.matrixL();
-  return MatD(LowerInverse(l, threads).reverse());
+  h.triangularView<Eigen::StrictlyUpper>().setZero();
+  MatD inv = LowerInverse(h, threads);
+  h = MatD();
+  inv.reverseInPlace();
+  return MatF(inv.cast<float>());
 }
 
 // [H^-1]_ii from H = L L^T: the squared norms of the columns of L^-1.
@@ -183,13 +187,14 @@ GramAccumulator::GramAccumulator(int64_t columns, int64_t chunk_rows)
 void GramAccumulator::Flush() {
   if (pending_ == 0) return;
   const int64_t c = columns_;
-  scratch_.assign(static_cast<size_t>(c * c), 0.0f);
-  Eigen::Map<MatF> s(scratch_.data(), c, c);
+  // The chunk product lives only during the flush, so an accumulator holds H
+  // and one chunk of rows between batches.
+  MatF s = MatF::Zero(c, c);
   Eigen::Map<const MatF> x(buffer_.data(), pending_, c);
   s.selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
   // Row-major storage: the lower triangle of row i is [i*c, i*c + i].
   for (int64_t i = 0; i < c; ++i) {
-    for (int64_t j = 0; j <= i; ++j) lower_[i * c + j] += scratch_[i * c + j];
+    for (int64_t j = 0; j <= i; ++j) lower_[i * c + j] += s(i, j);
   }
   rows_ += pending_;
   pending_ = 0;
@@ -328,7 +333,7 @@ Result<RefitResult> RefitWeights(const TensorView& weights, int output_axis, std
   // so small blocks would spend their time copying U rather than multiplying.
   const int64_t kRowBlock = result.method == RefitMethod::kObs ? 256 : 16;
   for (int64_t g = 0; g < groups; ++g) {
-    const MatD hd = Dampened(gram, g, c, o.damp);
+    MatD hd = Dampened(gram, g, c, o.damp);
     const int64_t g0 = g * per, blocks = (per + kRowBlock - 1) / kRowBlock;
     std::vector<Status> status(static_cast<size_t>(blocks));
     if (result.method == RefitMethod::kExact) {
@@ -340,9 +345,9 @@ Result<RefitResult> RefitWeights(const TensorView& weights, int output_axis, std
           },
           o.threads);
     } else {
-      auto u = InverseUpperFactor(hd, o.threads);
+      auto u = InverseUpperFactor(std::move(hd), o.threads);
       if (!u.ok()) return InvalidArgument("re-fit: dampened H of group " + std::to_string(g) + " is not positive definite (raise --damp)");
-      const MatF uf = u->cast<float>();
+      const MatF& uf = *u;
       fitted.middleRows(g0, per) = start.middleRows(g0, per);
       ParallelFor(
           blocks,

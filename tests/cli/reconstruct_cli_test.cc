@@ -96,6 +96,14 @@ TEST(ReconstructCli, BadCalibrationDataFailsCleanly) {
   r = Modelpress(base + "--reconstruct --calib-data " + Sample("digits_train_x.npy") + " --damp -1");
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_FALSE(std::filesystem::exists(out));
+  // So is a step count below 1, and --steps on N:M, which has none.
+  r = Modelpress(base + "--reconstruct --calib-data " + Sample("digits_train_x.npy") + " --steps 0");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_NE(r.err.find("--steps"), std::string::npos) << r.err;
+  r = Modelpress("prune nm " + Sample("digits_mlp.onnx") + " -o " + ShellQuote(out.string()) +
+                 " --reconstruct --calib-data " + Sample("digits_train_x.npy") + " --steps 2");
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(out));
 }
 
 }  // namespace

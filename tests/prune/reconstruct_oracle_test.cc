@@ -52,11 +52,10 @@ class ReconstructOracle : public ::testing::Test {
   testing::TempDir dir_;
 };
 
-// The target is at most 1 point lost; measured: 96.67% against 97.78% dense,
-// 1.11 points, one test sample short (docs/reconstruct.md). The bound below
-// is what is reached with one sample of margin, and magnitude alone (70.8%)
-// fails it by far.
-TEST_F(ReconstructOracle, DigitsMlpNinetyPercentGlobalStaysWithinOneAndAHalfPoints) {
+// The target: at most 1 point lost, with the default options (gradual, 8
+// steps; the step count was chosen on held-out training samples, see
+// docs/reconstruct.md). Magnitude alone (70.8%) fails it by far.
+TEST_F(ReconstructOracle, DigitsMlpNinetyPercentGlobalLosesAtMostOnePoint) {
   const double dense = Top1(testing::SampleModelsDir() / "digits_mlp.onnx", "digits_test_x.npy");
   auto prune = [](Model& m, const quant::CalibrationData* d) {
     UnstructuredOptions o;
@@ -68,7 +67,7 @@ TEST_F(ReconstructOracle, DigitsMlpNinetyPercentGlobalStaysWithinOneAndAHalfPoin
   const double refit = Pruned("digits_mlp.onnx", "digits_train_x.npy", "digits_test_x.npy", true, prune);
   std::cout << "[ onnxruntime ] digits_mlp top-1 dense " << dense << ", 90% global magnitude " << magnitude
             << ", reconstructed " << refit << "\n";
-  EXPECT_GE(refit, dense - 0.015);
+  EXPECT_GE(refit, dense - 0.01);
   EXPECT_LT(magnitude, dense - 0.1);  // the collapse reconstruction repairs
 }
 

@@ -369,7 +369,9 @@ TEST(PruneReconstructed, GlobalUnstructuredKeepsExactTotalsAndBeatsMagnitude) {
   u.sparsity = 0.8;
   u.scope = PruneScope::kGlobal;
   auto rp = PruneUnstructured(plain, u);
-  auto rr = PruneUnstructuredReconstructed(refit, u, DataOf(x, refit), {});
+  ReconstructOptions one;
+  one.steps = 1;  // one step: plain pruning's masks, but for KeepRowsAlive
+  auto rr = PruneUnstructuredReconstructed(refit, u, DataOf(x, refit), one);
   ASSERT_TRUE(rp.ok() && rr.ok()) << rr.status().message();
   EXPECT_EQ(rr->zeros_after, rp->zeros_after);  // the global threshold decides every layer's count
   for (size_t i = 0; i < rp->tensors.size(); ++i) EXPECT_EQ(rr->tensors[i].zeros_after, rp->tensors[i].zeros_after);
@@ -381,16 +383,32 @@ TEST(PruneReconstructed, GlobalUnstructuredKeepsExactTotalsAndBeatsMagnitude) {
     EXPECT_EQ(f.samples, 128) << f.tensor;
     EXPECT_LT(f.error_after, f.error_before) << f.tensor;
   }
-  // The bias is untouched and every pruned weight is still zero.
+  // The bias is untouched and every weight plain pruning zeroes is still zero,
+  // except one weight in each output row plain pruning empties entirely
+  // (MatMul [in, out]: rows are columns; Gemm transB=1: rows are rows).
   EXPECT_EQ(*refit.View("b2")->span<float>().data(), *dense.View("b2")->span<float>().data());
-  for (const char* name : {"w1", "w2", "w3"}) {
-    const auto a = plain.View(name)->span<float>(), b = refit.View(name)->span<float>();
-    for (size_t i = 0; i < a.size(); ++i) {
-      if (a[i] == 0) {
-        EXPECT_EQ(b[i], 0.0f) << name << " " << i;
+  struct Rows {
+    const char* name;
+    bool by_column;
+    int64_t columns;
+  };
+  int64_t restored = 0;
+  for (const Rows& t : {Rows{"w1", true, 32}, Rows{"w2", false, 32}, Rows{"w3", true, 8}}) {
+    const auto a = plain.View(t.name)->span<float>(), b = refit.View(t.name)->span<float>();
+    const int64_t n = static_cast<int64_t>(a.size());
+    auto row_of = [&](int64_t i) { return t.by_column ? i % t.columns : i / t.columns; };
+    std::vector<int64_t> plain_kept(static_cast<size_t>(t.by_column ? t.columns : n / t.columns), 0), extra(plain_kept.size(), 0);
+    for (int64_t i = 0; i < n; ++i) plain_kept[row_of(i)] += a[i] != 0;
+    for (int64_t i = 0; i < n; ++i) {
+      if (a[i] == 0 && b[i] != 0) {
+        EXPECT_EQ(plain_kept[row_of(i)], 0) << t.name << " " << i;
+        ++extra[row_of(i)];
+        ++restored;
       }
     }
+    for (int64_t e : extra) EXPECT_LE(e, 1) << t.name;
   }
+  EXPECT_LE(restored, 3);  // this model and seed empty only a few rows
   EXPECT_LT(OutputError(refit, dense, xt), 0.7 * OutputError(plain, dense, xt));
 }
 
@@ -412,6 +430,92 @@ TEST(PruneReconstructed, ObsSaliencyKeepsCountsAndNM) {
   EXPECT_TRUE(CheckNM(*n.View("w2"), 1, 2, 4).compliant());
   EXPECT_TRUE(CheckNM(*n.View("w3"), 0, 2, 4).compliant());
   for (const RefitReport& f : rn->refits) EXPECT_LE(f.error_after, f.error_before) << f.tensor;
+}
+
+int64_t Zeros(const Model& m, const std::string& name) {
+  const auto v = m.View(name)->span<float>();
+  return std::count(v.begin(), v.end(), 0.0f);
+}
+
+// Gradual pruning: every layer ends at the count the one-step global
+// selection gives it, pruned weights are exact zeros, and the re-fit still
+// lowers each layer's error against the dense model.
+TEST(PruneReconstructed, StepsReachTheOneStepCountsOfEveryLayer) {
+  const NpyArray x = Samples({128, 16}, 31);
+  const runtime::Tensor xt = runtime::Tensor::Borrow(DType::kFloat32, x.shape, x.data.data());
+  const Model dense = Mlp();
+  UnstructuredOptions u;
+  u.sparsity = 0.85;
+  u.scope = PruneScope::kGlobal;
+  Model one_step = Mlp(), gradual = Mlp(), plain = Mlp();
+  ReconstructOptions o1, o4;
+  o1.steps = 1;
+  o4.steps = 4;
+  auto r1 = PruneUnstructuredReconstructed(one_step, u, DataOf(x, one_step), o1);
+  auto r4 = PruneUnstructuredReconstructed(gradual, u, DataOf(x, gradual), o4);
+  ASSERT_TRUE(r1.ok() && r4.ok()) << r4.status().message();
+  ASSERT_TRUE(PruneUnstructured(plain, u).ok());
+  ASSERT_EQ(r1->tensors.size(), r4->tensors.size());
+  for (size_t i = 0; i < r1->tensors.size(); ++i) {
+    EXPECT_EQ(r4->tensors[i].zeros_after, r1->tensors[i].zeros_after) << r1->tensors[i].name;
+    EXPECT_EQ(r4->tensors[i].zeros_after, Zeros(gradual, r4->tensors[i].name)) << r4->tensors[i].name;
+    EXPECT_EQ(r4->tensors[i].zeros_before, 0) << r4->tensors[i].name;  // of the model as given
+  }
+  ASSERT_EQ(r4->refits.size(), 3u);  // the last step's re-fits
+  for (const RefitReport& f : r4->refits) EXPECT_LT(f.error_after, f.error_before) << f.tensor;
+  EXPECT_LT(OutputError(gradual, dense, xt), OutputError(plain, dense, xt));
+
+  ReconstructOptions bad;
+  bad.steps = 0;
+  Model m = Mlp();
+  EXPECT_FALSE(PruneUnstructuredReconstructed(m, u, DataOf(x, m), bad).ok());
+}
+
+// A layer whose weights are all smaller than the others' would lose every
+// weight to a global threshold, leaving its output constant. With
+// reconstruction each of its rows keeps one weight, and the weights given
+// back are taken from the other layers, so the total stays exact.
+TEST(PruneReconstructed, GlobalSelectionLeavesNoRowEmpty) {
+  std::vector<float> small(24 * 8);
+  for (size_t i = 0; i < small.size(); ++i) small[i] = 1e-3f * static_cast<float>((i * 37) % 19 + 1) * (i % 2 ? 1 : -1);
+  ModelBuilder b;
+  b.Input("x", {-1, 16})
+      .Weight("w1", {16, 32})
+      .Node("MatMul", {"x", "w1"}, {"h"})
+      .Node("Relu", {"h"}, {"r"})
+      .Weight("w2", {24, 32})
+      .Weight("b2", {24})
+      .Node("Gemm", {"r", "w2", "b2"}, {"g"})
+      .Attr("transB", int64_t{1})
+      .Node("Tanh", {"g"}, {"t"})
+      .Weight("w3", {24, 8}, small)
+      .Node("MatMul", {"t", "w3"}, {"y"})
+      .Output("y");
+  const NpyArray x = Samples({64, 16}, 37);
+  UnstructuredOptions u;
+  u.sparsity = 0.7;
+  u.scope = PruneScope::kGlobal;
+  Model plain = b.Build();
+  auto rp = PruneUnstructured(plain, u);
+  ASSERT_TRUE(rp.ok());
+  ASSERT_EQ(Zeros(plain, "w3"), 24 * 8);  // the case: plain pruning empties w3
+  for (int steps : {1, 3}) {
+    for (MaskSaliency s : {MaskSaliency::kMagnitude, MaskSaliency::kObs}) {
+      Model m = b.Build();
+      ReconstructOptions o;
+      o.steps = steps;
+      o.saliency = s;
+      auto r = PruneUnstructuredReconstructed(m, u, DataOf(x, m), o);
+      ASSERT_TRUE(r.ok()) << r.status().message();
+      EXPECT_EQ(r->zeros_after, rp->zeros_after) << steps;
+      const auto w3 = m.View("w3")->span<float>();
+      for (int64_t col = 0; col < 8; ++col) {  // MatMul [in, out]: a row is a column of w3
+        int kept = 0;
+        for (int64_t i = 0; i < 24; ++i) kept += w3[i * 8 + col] != 0;
+        EXPECT_GE(kept, 1) << "steps " << steps << ", output " << col;
+      }
+    }
+  }
 }
 
 // H built from im2col must describe the convolution exactly: the error the
@@ -438,7 +542,9 @@ TEST(PruneReconstructed, ConvErrorFromGramMatchesExecutedOutput) {
     const NpyArray x = Samples({6, 4, 7, 6}, 29);
     UnstructuredOptions u;
     u.sparsity = 0.5;
-    auto r = PruneUnstructuredReconstructed(m, u, DataOf(x, m), {});
+    ReconstructOptions one;
+    one.steps = 1;  // the mask of plain pruning
+    auto r = PruneUnstructuredReconstructed(m, u, DataOf(x, m), one);
     ASSERT_TRUE(r.ok()) << r.status().message();
     ASSERT_EQ(r->refits.size(), 1u);
     Model plain = b.Build();

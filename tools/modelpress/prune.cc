@@ -41,7 +41,7 @@ struct NMCmd {
   NMOptions options;
 };
 
-void AddCommon(CLI::App* sub, PruneCommon* c, TensorFilter* f) {
+void AddCommon(CLI::App* sub, PruneCommon* c, TensorFilter* f, bool unstructured) {
   sub->add_option("model", c->model, "ONNX model file")->required();
   AddModelOutputOptions(sub, &c->output, &c->save);
   sub->add_option("--include", f->include, "Only tensors whose name matches this regex (ECMAScript)");
@@ -54,7 +54,7 @@ void AddCommon(CLI::App* sub, PruneCommon* c, TensorFilter* f) {
   sub->add_option("--report", c->report, "Write the per-tensor report as JSON to this file");
   sub->add_flag("!--no-check", c->check, "Do not run ONNX's checker");
   sub->add_flag("-q,--quiet", c->quiet, "Print only errors");
-  AddReconstructOptions(sub, &c->reconstruct, /*with_saliency=*/true);
+  AddReconstructOptions(sub, &c->reconstruct, /*with_saliency=*/true, /*with_steps=*/unstructured);
 }
 
 void PrintReport(const PruneReport& r) {
@@ -128,7 +128,7 @@ void SetupPrune(CLI::App& app, int* exit_code) {
 
   auto u = std::make_shared<UnstructuredCmd>();
   CLI::App* us = prune->add_subcommand("unstructured", "Zero the smallest weights, per tensor or globally");
-  AddCommon(us, &u->common, &u->options.filter);
+  AddCommon(us, &u->common, &u->options.filter, /*unstructured=*/true);
   us->add_option("--sparsity", u->options.sparsity, "Fraction of weights zeroed, in [0, 1)")->required();
   us->add_option("--scope", u->options.scope, "layer: every tensor reaches the sparsity; global: one threshold")
       ->transform(CLI::CheckedTransformer(kScopes, CLI::ignore_case))
@@ -152,7 +152,7 @@ void SetupPrune(CLI::App& app, int* exit_code) {
 
   auto nm = std::make_shared<NMCmd>();
   CLI::App* ns = prune->add_subcommand("nm", "Keep the N largest of every M weights along the reduction axis (e.g. 2:4)");
-  AddCommon(ns, &nm->common, &nm->options.filter);
+  AddCommon(ns, &nm->common, &nm->options.filter, /*unstructured=*/false);
   ns->add_option("--n", nm->options.n, "Weights kept per group")->default_val(2);
   ns->add_option("--m", nm->options.m, "Group size")->default_val(4);
   ns->callback([nm, exit_code] {

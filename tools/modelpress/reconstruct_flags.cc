@@ -21,7 +21,7 @@ std::string Fixed(double v, int digits) {
 
 }  // namespace
 
-void AddReconstructOptions(CLI::App* sub, ReconstructFlags* f, bool with_saliency) {
+void AddReconstructOptions(CLI::App* sub, ReconstructFlags* f, bool with_saliency, bool with_steps) {
   sub->add_flag("--reconstruct", f->enabled,
                 "Re-fit the kept weights of every pruned layer by least squares on calibration inputs (OBS/SparseGPT)");
   sub->add_option("--calib-data", f->calib_data, "--reconstruct: calibration samples as .npy (float32, first dim = samples)");
@@ -40,6 +40,12 @@ void AddReconstructOptions(CLI::App* sub, ReconstructFlags* f, bool with_salienc
         ->transform(CLI::CheckedTransformer(kSaliencies, CLI::ignore_case))
         ->default_str("magnitude");
   }
+  if (with_steps) {
+    sub->add_option("--steps", f->options.steps,
+                    "--reconstruct: reach the sparsity in this many prune-and-re-fit steps (masks re-chosen on the "
+                    "re-fitted weights)")
+        ->default_val(f->options.steps);
+  }
 }
 
 Status CheckReconstructFlags(const ReconstructFlags& f) {
@@ -48,6 +54,7 @@ Status CheckReconstructFlags(const ReconstructFlags& f) {
   if (f.samples < 1) return InvalidArgument("--samples must be at least 1, got " + std::to_string(f.samples));
   if (!(f.options.refit.damp >= 0)) return InvalidArgument("--damp must be >= 0");
   if (f.options.batch < 1) return InvalidArgument("--batch must be at least 1");
+  if (f.options.steps < 1) return InvalidArgument("--steps must be at least 1");
   return Status::Ok();
 }
 

@@ -22,7 +22,7 @@ struct ReconstructFlags {
 };
 
 // Adds the flags; `with_saliency` adds --saliency (masks of unstructured and N:M).
-void AddReconstructOptions(CLI::App* sub, ReconstructFlags* flags, bool with_saliency);
+void AddReconstructOptions(CLI::App* sub, ReconstructFlags* flags, bool with_saliency, bool with_steps = false);
 
 // Refuses inconsistent flags (before any file is read).
 Status CheckReconstructFlags(const ReconstructFlags& flags);

@@ -34,8 +34,8 @@ namespace modelpress {
 // float64. Summing every row in float32 would let rounding grow with the
 // number of calibration rows (a 3x3 Conv on 256 images of 32x32 adds 262,144
 // rows); with a float64 total only the chunk's own error remains, and it does
-// not depend on how much data is streamed. Memory: H (columns^2 doubles), one
-// float scratch of the same size and one chunk of rows.
+// not depend on how much data is streamed. Memory: H (columns^2 doubles) and
+// one chunk of rows; a float32 chunk product of columns^2 exists during a flush.
 class GramAccumulator {
  public:
   explicit GramAccumulator(int64_t columns, int64_t chunk_rows = 256);
@@ -59,7 +59,6 @@ class GramAccumulator {
   int64_t pending_ = 0;         // rows waiting in buffer_
   std::vector<double> lower_;   // lower triangle of H (full storage)
   std::vector<float> buffer_;   // pending rows
-  std::vector<float> scratch_;  // chunk product
 };
 
 // Streaming cross product C = A^T B of paired rows (row i of A and row i of B
@@ -170,6 +169,9 @@ struct ReconstructOptions {
                                                   // false: towards the pruned prefix's own outputs (default true)
   MaskSaliency saliency = MaskSaliency::kMagnitude;  // how masks are chosen (default magnitude)
   int64_t batch = 32;                             // calibration samples per executor run (default 32)
+  int steps = 8;                                  // unstructured only: the sparsity is reached in this many
+                                                  // prune-and-re-fit steps, each choosing its mask on the weights
+                                                  // the previous step re-fitted (default 8)
 };
 
 // Unstructured / N:M / channel pruning followed by layer-by-layer
