@@ -5,6 +5,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -73,9 +74,14 @@ struct Cursor {
   }
 };
 
-}  // namespace
-
-Result<NpyArray> ParseNpy(std::string_view bytes, const std::string& name) {
+// Parses the header at the start of `bytes` (a prefix of a .npy of `total`
+// bytes) and checks the declared size against `total`. Returns the array
+// without its data and sets *data_start. A header longer than the prefix is
+// reported as truncated when the prefix is the whole file, and otherwise
+// asks for a longer prefix through *need.
+Result<NpyArray> ParseHeader(std::string_view bytes, uint64_t total, const std::string& name, size_t* data_start,
+                             size_t* need) {
+  *need = 0;
   if (bytes.size() < 10 || bytes.substr(0, 6) != kMagic) return Corrupt(name + ": not a .npy file (bad magic)");
   const int major = static_cast<unsigned char>(bytes[6]);
   size_t header_len = 0, offset = 0;
@@ -89,9 +95,15 @@ Result<NpyArray> ParseNpy(std::string_view bytes, const std::string& name) {
   } else {
     return Unsupported(name + ": .npy format version " + std::to_string(major) + " is not supported");
   }
-  if (bytes.size() - offset < header_len) return Corrupt(name + ": truncated .npy header");
+  if (bytes.size() - offset < header_len) {
+    if (total - offset >= header_len && bytes.size() < total) {
+      *need = offset + header_len;
+      return Corrupt(name + ": .npy header longer than the bytes read");
+    }
+    return Corrupt(name + ": truncated .npy header");
+  }
   Cursor c{bytes.substr(offset, header_len)};
-  const size_t data_start = offset + header_len;
+  *data_start = offset + header_len;
 
   std::string descr;
   bool fortran = false, have_descr = false, have_order = false, have_shape = false;
@@ -142,7 +154,7 @@ Result<NpyArray> ParseNpy(std::string_view bytes, const std::string& name) {
   }
   auto count = ElementCount(a.shape);
   if (!count) return Corrupt(name + ": .npy shape " + ShapeToString(a.shape) + " is invalid");
-  const uint64_t have = bytes.size() - data_start;
+  const uint64_t have = total - *data_start;
   const size_t es = DTypeSize(a.dtype);
   if (static_cast<uint64_t>(*count) > have / es) {
     return Corrupt(name + ": truncated .npy: shape " + ShapeToString(a.shape) + " needs " +
@@ -152,18 +164,50 @@ Result<NpyArray> ParseNpy(std::string_view bytes, const std::string& name) {
   if (have != static_cast<uint64_t>(*count) * es) {
     return Corrupt(name + ": .npy has " + std::to_string(have - *count * es) + " bytes after the array");
   }
-  a.data.resize(have);
-  if (have > 0) std::memcpy(a.data.data(), bytes.data() + data_start, have);
+  return a;
+}
+
+}  // namespace
+
+Result<NpyArray> ParseNpy(std::string_view bytes, const std::string& name) {
+  size_t data_start = 0, need = 0;
+  MP_ASSIGN_OR_RETURN(NpyArray a, ParseHeader(bytes, bytes.size(), name, &data_start, &need));
+  a.data.resize(bytes.size() - data_start);
+  if (!a.data.empty()) std::memcpy(a.data.data(), bytes.data() + data_start, a.data.size());
   return a;
 }
 
 Result<NpyArray> ReadNpy(const std::filesystem::path& path) {
+  // The header first, then the data straight into the array: the file's
+  // bytes are held once, never twice.
+  const std::string name = path.string();
   std::ifstream in(path, std::ios::binary);
-  if (!in) return IoError(path.string() + ": cannot open: " + std::strerror(errno));
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (in.bad()) return IoError(path.string() + ": read failed");
-  return ParseNpy(s.str(), path.string());
+  if (!in) return IoError(name + ": cannot open: " + std::strerror(errno));
+  in.seekg(0, std::ios::end);
+  const std::streamoff end = in.tellg();
+  if (end < 0) return IoError(name + ": cannot read its size");
+  const uint64_t total = static_cast<uint64_t>(end);
+  auto read_at = [&](uint64_t offset, char* out, uint64_t n) {
+    in.clear();
+    in.seekg(static_cast<std::streamoff>(offset));
+    in.read(out, static_cast<std::streamsize>(n));
+    return static_cast<uint64_t>(in.gcount()) == n;
+  };
+  std::string head(static_cast<size_t>(std::min<uint64_t>(total, 4096)), '\0');
+  if (!read_at(0, head.data(), head.size())) return IoError(name + ": read failed");
+  size_t data_start = 0, need = 0;
+  auto a = ParseHeader(head, total, name, &data_start, &need);
+  if (!a.ok() && need > 0) {
+    head.resize(need);
+    if (!read_at(0, head.data(), head.size())) return IoError(name + ": read failed");
+    a = ParseHeader(head, total, name, &data_start, &need);
+  }
+  if (!a.ok()) return a.status();
+  a->data.resize(total - data_start);
+  if (!a->data.empty() && !read_at(data_start, reinterpret_cast<char*>(a->data.data()), a->data.size())) {
+    return IoError(name + ": read failed");
+  }
+  return a;
 }
 
 Result<std::string> EncodeNpy(const NpyArray& a) {

@@ -2,6 +2,9 @@
 // that name the file.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "modelpress/npy.h"
 #include "support/test_paths.h"
 
@@ -86,9 +89,48 @@ TEST(Npy, RefusalsNameTheFile) {
     EXPECT_TRUE(Contains(r.status().message(), c.says)) << r.status().message();
   }
   EXPECT_TRUE(ParseNpy(fortran, "x.npy").ok());
+  // Reading the same bytes from a file (header first, then the data) refuses
+  // them alike, naming the file.
+  testing::TempDir dir;
+  for (const auto& c : cases) {
+    const std::filesystem::path file = dir / "x.npy";
+    {
+      std::ofstream(file, std::ios::binary) << c.bytes;
+    }
+    auto r = ReadNpy(file);
+    ASSERT_FALSE(r.ok()) << c.says;
+    EXPECT_EQ(r.status().code(), c.code) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), file.string())) << r.status().message();
+    EXPECT_TRUE(Contains(r.status().message(), c.says)) << r.status().message();
+  }
   auto missing = ReadNpy("/nonexistent/dir/x.npy");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kIoError);
+}
+
+TEST(Npy, ReadsAHeaderLongerThanTheFirstRead) {
+  // A version 1.0 file whose header is padded to 6,000 bytes: ReadNpy reads
+  // a first prefix, then the whole header, then the data.
+  const std::string good = testing::ReadFile(testing::SampleModelsDir() / "digits_test_y.npy");
+  const size_t old_len = static_cast<unsigned char>(good[8]) | static_cast<size_t>(static_cast<unsigned char>(good[9])) << 8;
+  std::string header = good.substr(10, old_len);
+  header.pop_back();  // the newline
+  header.append(6000 - 10 - header.size() - 1, ' ');
+  header += '\n';
+  std::string padded = good.substr(0, 8);
+  padded += static_cast<char>(header.size() & 0xff);
+  padded += static_cast<char>(header.size() >> 8);
+  padded += header + good.substr(10 + old_len);
+  testing::TempDir dir;
+  {
+    std::ofstream(dir / "long.npy", std::ios::binary) << padded;
+  }
+  auto a = ReadNpy(dir / "long.npy");
+  auto b = ReadNpy(testing::SampleModelsDir() / "digits_test_y.npy");
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(a->shape, b->shape);
+  EXPECT_EQ(a->data, b->data);
 }
 
 TEST(Npy, HugeDeclaredShapeIsRefusedBeforeAllocating) {
