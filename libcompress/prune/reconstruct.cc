@@ -440,6 +440,13 @@ Result<Model> Clone(const Model& model) {
   return Model::FromProto(onnx::ModelProto(model.proto()), model.base_dir(), model.source());
 }
 
+// The dense model the re-fits aim at, when o.dense_targets asks for one.
+Result<std::optional<Model>> DenseTargets(const Model& model, const ReconstructOptions& o) {
+  if (!o.dense_targets) return std::optional<Model>();
+  MP_ASSIGN_OR_RETURN(Model d, Clone(model));
+  return std::optional<Model>(std::move(d));
+}
+
 // Prunes every job's tensor in `model` and re-fits those whose layer allows
 // it, layer after layer in dependency order. With `dense` (same graph, the
 // unpruned weights) the re-fit targets are the dense model's layer outputs
@@ -634,11 +641,7 @@ Result<PruneReport> PruneUnstructuredReconstructed(Model& model, const Unstructu
                                                    const quant::CalibrationData& data, const ReconstructOptions& o) {
   MP_RETURN_IF_ERROR(CheckReconstructOptions(o));
   MP_ASSIGN_OR_RETURN(Model current, Clone(model));
-  std::optional<Model> dense;
-  if (o.dense_targets) {
-    MP_ASSIGN_OR_RETURN(Model d, Clone(model));
-    dense.emplace(std::move(d));
-  }
+  MP_ASSIGN_OR_RETURN(std::optional<Model> dense, DenseTargets(model, o));
   PruneReport report, first;
   // With several steps, each layer's final count is fixed first: the count
   // the one-step selection (global threshold and KeepRowsAlive included)
@@ -680,11 +683,7 @@ Result<PruneReport> PruneNMReconstructed(Model& model, const NMOptions& options,
                                          const ReconstructOptions& o) {
   MP_RETURN_IF_ERROR(CheckReconstructOptions(o));
   MP_ASSIGN_OR_RETURN(Model current, Clone(model));
-  std::optional<Model> dense;
-  if (o.dense_targets) {
-    MP_ASSIGN_OR_RETURN(Model d, Clone(model));
-    dense.emplace(std::move(d));
-  }
+  MP_ASSIGN_OR_RETURN(std::optional<Model> dense, DenseTargets(model, o));
   MP_ASSIGN_OR_RETURN(PruneReport report, PruneStep(current, dense ? &*dense : nullptr, data, o, &options, nullptr,
                                                     [&](Model& m) { return PruneNM(m, options); }));
   model = std::move(current);
@@ -732,11 +731,7 @@ Result<ChannelPruneReport> PruneChannelsReconstructed(Model& model, const Channe
       j.rule.keep = std::move(masks[name]);
       jobs.push_back(std::move(j));
     }
-    std::optional<Model> dense;
-    if (o.dense_targets) {
-      MP_ASSIGN_OR_RETURN(Model d, Clone(m));
-      dense.emplace(std::move(d));
-    }
+    MP_ASSIGN_OR_RETURN(std::optional<Model> dense, DenseTargets(m, o));
     return ReconstructLayers(m, dense ? &*dense : nullptr, jobs, data, o, &report->refits);
   };
   MP_ASSIGN_OR_RETURN(ChannelPruneReport report, prune_detail::PruneChannelsWith(work, options, refit));

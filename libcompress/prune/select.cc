@@ -109,14 +109,13 @@ int64_t PruneSmallest(std::span<Segment> segments, int64_t k, int threads, std::
     if (total < 8 * kSamples) return false;
     std::vector<uint32_t> sample;
     sample.reserve(kSamples);
-    {
-      size_t seg = 0;
-      int64_t seg_start = 0;
-      for (int64_t j = 0; j < kSamples; ++j) {
-        const int64_t g = j * (total / kSamples) + (total / kSamples) / 2;
-        while (g >= seg_start + segments[seg].weights.size()) seg_start += segments[seg++].weights.size();
-        ForEachKey(segments[seg], g - seg_start, g - seg_start + 1, [&](int64_t, uint32_t key) { sample.push_back(key); });
-      }
+    const int64_t stride = total / kSamples;  // one key from the middle of every stride
+    size_t seg = 0;
+    int64_t seg_start = 0;
+    for (int64_t j = 0; j < kSamples; ++j) {
+      const int64_t g = j * stride + stride / 2;
+      while (g >= seg_start + segments[seg].weights.size()) seg_start += segments[seg++].weights.size();
+      ForEachKey(segments[seg], g - seg_start, g - seg_start + 1, [&](int64_t, uint32_t key) { sample.push_back(key); });
     }
     // The rank of the k-th key in the sample, widened by about four standard
     // deviations of a binomial count on each side.

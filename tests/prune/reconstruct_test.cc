@@ -343,7 +343,8 @@ NpyArray Samples(std::vector<int64_t> shape, uint32_t seed) {
   return a;
 }
 
-Model Mlp() {
+// w3 values are random when empty.
+Model Mlp(std::vector<float> w3 = {}) {
   ModelBuilder b;
   b.Input("x", {-1, 16})
       .Weight("w1", {16, 32})
@@ -354,7 +355,7 @@ Model Mlp() {
       .Node("Gemm", {"r", "w2", "b2"}, {"g"})
       .Attr("transB", int64_t{1})
       .Node("Tanh", {"g"}, {"t"})
-      .Weight("w3", {24, 8})
+      .Weight("w3", {24, 8}, std::move(w3))
       .Node("MatMul", {"t", "w3"}, {"y"})
       .Output("y");
   return b.Build();
@@ -478,30 +479,17 @@ TEST(PruneReconstructed, StepsReachTheOneStepCountsOfEveryLayer) {
 TEST(PruneReconstructed, GlobalSelectionLeavesNoRowEmpty) {
   std::vector<float> small(24 * 8);
   for (size_t i = 0; i < small.size(); ++i) small[i] = 1e-3f * static_cast<float>((i * 37) % 19 + 1) * (i % 2 ? 1 : -1);
-  ModelBuilder b;
-  b.Input("x", {-1, 16})
-      .Weight("w1", {16, 32})
-      .Node("MatMul", {"x", "w1"}, {"h"})
-      .Node("Relu", {"h"}, {"r"})
-      .Weight("w2", {24, 32})
-      .Weight("b2", {24})
-      .Node("Gemm", {"r", "w2", "b2"}, {"g"})
-      .Attr("transB", int64_t{1})
-      .Node("Tanh", {"g"}, {"t"})
-      .Weight("w3", {24, 8}, small)
-      .Node("MatMul", {"t", "w3"}, {"y"})
-      .Output("y");
   const NpyArray x = Samples({64, 16}, 37);
   UnstructuredOptions u;
   u.sparsity = 0.7;
   u.scope = PruneScope::kGlobal;
-  Model plain = b.Build();
+  Model plain = Mlp(small);
   auto rp = PruneUnstructured(plain, u);
   ASSERT_TRUE(rp.ok());
   ASSERT_EQ(Zeros(plain, "w3"), 24 * 8);  // the case: plain pruning empties w3
   for (int steps : {1, 3}) {
     for (MaskSaliency s : {MaskSaliency::kMagnitude, MaskSaliency::kObs}) {
-      Model m = b.Build();
+      Model m = Mlp(small);
       ReconstructOptions o;
       o.steps = steps;
       o.saliency = s;
