@@ -22,54 +22,149 @@ Transform TransformFor(int32_t dtype) {
   }
 }
 
-uint64_t LoadElem(const uint8_t* p, size_t es) {
-  uint64_t v = 0;
-  std::memcpy(&v, p, es);
+template <class U>
+constexpr U Forward(Transform t, U v) {
+  constexpr int kBits = sizeof(U) * 8;
+  switch (t) {
+    case Transform::kNone: return v;
+    case Transform::kRotateSign: return static_cast<U>(v << 1 | v >> (kBits - 1));
+    case Transform::kZigZag: return static_cast<U>((v << 1) ^ static_cast<U>(0 - (v >> (kBits - 1))));
+  }
   return v;
 }
 
-void StoreElem(uint8_t* p, size_t es, uint64_t v) { std::memcpy(p, &v, es); }
-
-uint64_t Forward(Transform t, uint64_t v, int bits) {
-  const uint64_t mask = bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+template <class U>
+constexpr U Inverse(Transform t, U v) {
+  constexpr int kBits = sizeof(U) * 8;
   switch (t) {
     case Transform::kNone: return v;
-    case Transform::kRotateSign: return ((v << 1) | (v >> (bits - 1))) & mask;
-    case Transform::kZigZag: {
-      const uint64_t sign = (v >> (bits - 1)) & 1;
-      return ((v << 1) ^ (sign ? mask : 0)) & mask;
+    case Transform::kRotateSign: return static_cast<U>(v >> 1 | v << (kBits - 1));
+    case Transform::kZigZag: return static_cast<U>((v >> 1) ^ static_cast<U>(0 - (v & 1)));
+  }
+  return v;
+}
+
+// Element i's byte k goes to planes[k * n + i], after the transform. The
+// transform is a template argument so each loop is branch-free.
+template <class U, Transform T>
+void SplitTyped(const uint8_t* elems, size_t n, uint8_t* planes) {
+  for (size_t i = 0; i < n; ++i) {
+    U v;
+    std::memcpy(&v, elems + i * sizeof(U), sizeof(U));
+    v = Forward(T, v);
+    for (size_t k = 0; k < sizeof(U); ++k) planes[k * n + i] = static_cast<uint8_t>(v >> (8 * k));
+  }
+}
+
+template <class U, Transform T>
+void MergeTyped(const uint8_t* planes, size_t n, uint8_t* elems) {
+  for (size_t i = 0; i < n; ++i) {
+    U v = 0;
+    for (size_t k = 0; k < sizeof(U); ++k) v = static_cast<U>(v | static_cast<U>(planes[k * n + i]) << (8 * k));
+    v = Inverse(T, v);
+    std::memcpy(elems + i * sizeof(U), &v, sizeof(U));
+  }
+}
+
+template <class U, bool kSplit>
+void PlanesTyped(Transform t, const uint8_t* from, size_t n, uint8_t* to) {
+  switch (t) {
+    case Transform::kNone: return kSplit ? SplitTyped<U, Transform::kNone>(from, n, to) : MergeTyped<U, Transform::kNone>(from, n, to);
+    case Transform::kRotateSign:
+      return kSplit ? SplitTyped<U, Transform::kRotateSign>(from, n, to) : MergeTyped<U, Transform::kRotateSign>(from, n, to);
+    case Transform::kZigZag: return kSplit ? SplitTyped<U, Transform::kZigZag>(from, n, to) : MergeTyped<U, Transform::kZigZag>(from, n, to);
+  }
+}
+
+// Splits n elements of es bytes into byte planes (kSplit) or merges them
+// back. Elements wider than 8 bytes take no transform.
+template <bool kSplit>
+void Planes(size_t es, Transform t, const uint8_t* from, size_t n, uint8_t* to) {
+  switch (es) {
+    case 1: return PlanesTyped<uint8_t, kSplit>(t, from, n, to);
+    case 2: return PlanesTyped<uint16_t, kSplit>(t, from, n, to);
+    case 4: return PlanesTyped<uint32_t, kSplit>(t, from, n, to);
+    case 8: return PlanesTyped<uint64_t, kSplit>(t, from, n, to);
+    default:
+      for (size_t i = 0; i < n; ++i) {
+        for (size_t k = 0; k < es; ++k) {
+          if (kSplit) to[k * n + i] = from[i * es + k];
+          else to[i * es + k] = from[k * n + i];
+        }
+      }
+  }
+}
+
+// One candidate payload, sized before it is written: literal bytes and
+// planned streams in payload order. Only the winner is written, so a losing
+// candidate costs its histograms but no entropy coding.
+class Candidate {
+ public:
+  explicit Candidate(Encoder encoder) : encoder_(encoder) {}
+
+  Encoder encoder() const { return encoder_; }
+  uint64_t bytes() const { return bytes_; }
+
+  void Byte(uint8_t b) { Literal({b}); }
+  void Varint(uint64_t v) {
+    std::vector<uint8_t> bytes;
+    PutVarint(v, &bytes);
+    Literal(std::move(bytes));
+  }
+  // Keeps `data` alive as long as the candidate; returns a view of it.
+  std::span<const uint8_t> Own(std::vector<uint8_t> data) {
+    owned_.push_back(std::move(data));
+    return owned_.back();
+  }
+  // `data` must outlive the candidate (or be Own()ed by it).
+  void Stream(std::span<const uint8_t> data, const StreamOptions& so) {
+    Piece p;
+    p.data = data;
+    p.plan = PlanStream(data, so);
+    bytes_ += p.plan.bytes;
+    pieces_.push_back(std::move(p));
+  }
+
+  std::vector<uint8_t> Write() const {
+    std::vector<uint8_t> out;
+    out.reserve(bytes_);
+    for (const Piece& p : pieces_) {
+      if (p.stream()) {
+        WriteStream(p.data, p.plan, &out);
+      } else {
+        out.insert(out.end(), p.literal.begin(), p.literal.end());
+      }
     }
+    return out;
   }
-  return v;
-}
 
-uint64_t Inverse(Transform t, uint64_t v, int bits) {
-  const uint64_t mask = bits == 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
-  switch (t) {
-    case Transform::kNone: return v;
-    case Transform::kRotateSign: return ((v >> 1) | (v << (bits - 1))) & mask;
-    case Transform::kZigZag: return ((v >> 1) ^ ((v & 1) ? mask : 0)) & mask;
+ private:
+  struct Piece {
+    std::vector<uint8_t> literal;
+    std::span<const uint8_t> data;
+    StreamPlan plan;
+    bool stream() const { return literal.empty(); }
+  };
+  void Literal(std::vector<uint8_t> bytes) {
+    bytes_ += bytes.size();
+    pieces_.push_back({std::move(bytes), {}, {}});
   }
-  return v;
-}
 
-// Appends the transform byte and one stream per byte plane of `elems`.
-void EncodePlanes(std::span<const uint8_t> elems, size_t es, Transform t, const StreamOptions& so,
-                  std::vector<uint8_t>* out) {
+  Encoder encoder_;
+  uint64_t bytes_ = 0;
+  std::vector<Piece> pieces_;
+  std::vector<std::vector<uint8_t>> owned_;  // moving a vector keeps its buffer, so views stay valid
+};
+
+// The transform byte and one stream per byte plane of `elems`.
+void AddPlanes(std::span<const uint8_t> elems, size_t es, Transform t, const StreamOptions& so, Candidate* c) {
   if (es > 8) t = Transform::kNone;
-  out->push_back(static_cast<uint8_t>(t));
+  c->Byte(static_cast<uint8_t>(t));
   const size_t n = elems.size() / es;
   std::vector<uint8_t> planes(elems.size());
-  const int bits = static_cast<int>(es * 8);
-  for (size_t i = 0; i < n; ++i) {
-    if (t == Transform::kNone) {
-      for (size_t k = 0; k < es; ++k) planes[k * n + i] = elems[i * es + k];
-    } else {
-      const uint64_t v = Forward(t, LoadElem(&elems[i * es], es), bits);
-      for (size_t k = 0; k < es; ++k) planes[k * n + i] = static_cast<uint8_t>(v >> (8 * k));
-    }
-  }
-  for (size_t k = 0; k < es; ++k) EncodeStream(std::span(planes).subspan(k * n, n), so, out);
+  Planes<true>(es, t, elems.data(), n, planes.data());
+  const std::span<const uint8_t> all = c->Own(std::move(planes));
+  for (size_t k = 0; k < es; ++k) c->Stream(all.subspan(k * n, n), so);
 }
 
 bool DecodePlanes(std::span<const uint8_t>* in, size_t es, std::span<uint8_t> out, std::string* error,
@@ -94,17 +189,7 @@ bool DecodePlanes(std::span<const uint8_t>* in, size_t es, std::span<uint8_t> ou
     }
     if (detail) *detail += std::string(k ? "," : "") + StreamModeName(m);
   }
-  const int bits = static_cast<int>(es * 8);
-  const Transform tr = static_cast<Transform>(t);
-  for (size_t i = 0; i < n; ++i) {
-    if (tr == Transform::kNone) {
-      for (size_t k = 0; k < es; ++k) out[i * es + k] = planes[k * n + i];
-    } else {
-      uint64_t v = 0;
-      for (size_t k = 0; k < es; ++k) v |= static_cast<uint64_t>(planes[k * n + i]) << (8 * k);
-      StoreElem(&out[i * es], es, Inverse(tr, v, bits));
-    }
-  }
+  Planes<false>(es, static_cast<Transform>(t), planes.data(), n, out.data());
   return true;
 }
 
@@ -147,8 +232,9 @@ void ForEachGroup(const Groups& g, F&& f) {
   }
 }
 
-void EncodeSparse(Encoder which, std::span<const uint8_t> packed, size_t es, Transform t, const Groups* groups,
-                  const StreamOptions& so, std::vector<uint8_t>* out) {
+void AddSparse(std::span<const uint8_t> packed, size_t es, Transform t, const Groups* groups, const StreamOptions& so,
+               Candidate* c) {
+  const Encoder which = c->encoder();
   const size_t n = packed.size() / es;
   std::vector<uint8_t> values, positions;
   values.reserve(packed.size() / 4);
@@ -174,7 +260,7 @@ void EncodeSparse(Encoder which, std::span<const uint8_t> packed, size_t es, Tra
       }
     }
   } else {
-    out->push_back(static_cast<uint8_t>(groups->m));
+    c->Byte(static_cast<uint8_t>(groups->m));
     ForEachGroup(*groups, [&](const uint64_t* idx) {
       uint8_t mask = 0;
       for (uint64_t j = 0; j < groups->m; ++j) {
@@ -186,9 +272,9 @@ void EncodeSparse(Encoder which, std::span<const uint8_t> packed, size_t es, Tra
       positions.push_back(mask);
     });
   }
-  PutVarint(values.size() / es, out);
-  EncodeStream(positions, so, out);
-  EncodePlanes(values, es, t, so, out);
+  c->Varint(values.size() / es);
+  c->Stream(c->Own(std::move(positions)), so);
+  AddPlanes(values, es, t, so, c);
 }
 
 bool DecodeSparse(Encoder which, std::span<const uint8_t> in, size_t es, std::span<const int64_t> shape,
@@ -301,44 +387,48 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
                            const EncodeOptions& options) {
   const size_t es = ElementBytes(dtype);
   const Transform t = TransformFor(dtype);
-  EncodedTensor best;
-  EncodeStream(packed, options.stream, &best.payload);
-  auto consider = [&](Encoder e, std::vector<uint8_t> payload) {
-    if (payload.size() < best.payload.size()) best = {e, std::move(payload)};
+  Candidate best(Encoder::kWhole);
+  best.Stream(packed, options.stream);
+  auto consider = [&](Candidate c) {
+    if (c.bytes() < best.bytes()) best = std::move(c);
   };
   if (es > 1 || t != Transform::kNone) {
-    std::vector<uint8_t> p;
-    EncodePlanes(packed, es, t, options.stream, &p);
-    consider(Encoder::kPlanes, std::move(p));
+    Candidate c(Encoder::kPlanes);
+    AddPlanes(packed, es, t, options.stream, &c);
+    consider(std::move(c));
   }
   const size_t n = es ? packed.size() / es : 0;
-  if (!options.try_sparse || n == 0) return best;
-  size_t zeros = 0;
-  for (size_t i = 0; i < n; ++i) zeros += IsZeroElem(&packed[i * es], es);
-  // Below one zero in eight, position coding costs more than it saves.
-  if (zeros * 8 < n) return best;
-  for (Encoder e : {Encoder::kSparseGaps, Encoder::kSparseBitmap}) {
-    std::vector<uint8_t> p;
-    EncodeSparse(e, packed, es, t, nullptr, options.stream, &p);
-    consider(e, std::move(p));
+  if (options.try_sparse && n > 0) {
+    size_t zeros = 0;
+    for (size_t i = 0; i < n; ++i) zeros += IsZeroElem(&packed[i * es], es);
+    // Below one zero in eight, position coding costs more than it saves.
+    if (zeros * 8 >= n) {
+      for (Encoder e : {Encoder::kSparseGaps, Encoder::kSparseBitmap}) {
+        Candidate c(e);
+        AddSparse(packed, es, t, nullptr, options.stream, &c);
+        consider(std::move(c));
+      }
+      // N:M along any axis whose groups of 4 hold at most 2 nonzeros (e.g.
+      // 2:4 pruning along the reduction axis); the group pattern is cheaper
+      // than a bitmap.
+      for (size_t axis = 0; axis < shape.size(); ++axis) {
+        Groups g;
+        if (!SplitAxis(shape, axis, 4, &g)) continue;
+        bool fits = true;
+        ForEachGroup(g, [&](const uint64_t* idx) {
+          int nz = 0;
+          for (int j = 0; j < 4; ++j) nz += !IsZeroElem(&packed[idx[j] * es], es);
+          fits = fits && nz <= 2;
+        });
+        if (!fits) continue;
+        Candidate c(Encoder::kNM);
+        c.Byte(static_cast<uint8_t>(axis));
+        AddSparse(packed, es, t, &g, options.stream, &c);
+        consider(std::move(c));
+      }
+    }
   }
-  // N:M along any axis whose groups of 4 hold at most 2 nonzeros (e.g. 2:4
-  // pruning along the reduction axis); the group pattern is cheaper than a bitmap.
-  for (size_t axis = 0; axis < shape.size(); ++axis) {
-    Groups g;
-    if (!SplitAxis(shape, axis, 4, &g)) continue;
-    bool fits = true;
-    ForEachGroup(g, [&](const uint64_t* idx) {
-      int nz = 0;
-      for (int j = 0; j < 4; ++j) nz += !IsZeroElem(&packed[idx[j] * es], es);
-      fits = fits && nz <= 2;
-    });
-    if (!fits) continue;
-    std::vector<uint8_t> p{static_cast<uint8_t>(axis)};
-    EncodeSparse(Encoder::kNM, packed, es, t, &g, options.stream, &p);
-    consider(Encoder::kNM, std::move(p));
-  }
-  return best;
+  return {best.encoder(), best.Write()};
 }
 
 bool DecodeTensor(Encoder encoder, int32_t dtype, std::span<const int64_t> shape, std::span<const uint8_t> payload,

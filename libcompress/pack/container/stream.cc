@@ -58,29 +58,25 @@ constexpr size_t kZstdSample = 64 * 1024;
 
 }  // namespace
 
-StreamMode EncodeStream(std::span<const uint8_t> data, const StreamOptions& options, std::vector<uint8_t>* out) {
+StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& options) {
   const uint64_t n = data.size();
-  out->push_back(0);
-  const size_t mode_at = out->size() - 1;
-  PutVarint(n, out);
+  StreamPlan plan;
+  plan.bytes = 1 + VarintBytes(n);
   if (n > 0 && std::all_of(data.begin(), data.end(), [&](uint8_t b) { return b == data[0]; })) {
-    (*out)[mode_at] = static_cast<uint8_t>(StreamMode::kConstant);
-    out->push_back(data[0]);
-    return StreamMode::kConstant;
+    plan.mode = StreamMode::kConstant;
+    plan.bytes += 1;
+    return plan;
   }
   size_t best = n;
-  StreamMode mode = StreamMode::kRaw;
-  CodeLengths lengths{};
   const Histogram h = CountBytes(data);
-  if (n > 0 && !options.force_zstd && BuildCodeLengths(h, kHuffmanMaxBits, &lengths)) {
-    const uint64_t payload = (EncodedBits(h, lengths) + 7) / 8;
-    const size_t huff = TableBytes(lengths) + VarintBytes(payload) + payload;
+  if (n > 0 && !options.force_zstd && BuildCodeLengths(h, kHuffmanMaxBits, &plan.lengths)) {
+    plan.huffman_payload = (EncodedBits(h, plan.lengths) + 7) / 8;
+    const size_t huff = TableBytes(plan.lengths) + VarintBytes(plan.huffman_payload) + plan.huffman_payload;
     if (huff < best) {
       best = huff;
-      mode = StreamMode::kHuffman;
+      plan.mode = StreamMode::kHuffman;
     }
   }
-  std::vector<uint8_t> frame;
   if (n > 0 && (options.try_zstd || options.force_zstd)) {
     bool worth = true;
     if (!options.force_zstd && n > kZstdSample) {
@@ -91,31 +87,41 @@ StreamMode EncodeStream(std::span<const uint8_t> data, const StreamOptions& opti
       worth = ZstdCompress(sample, std::min(options.zstd_level, 3)).size() < huff_sample * 98 / 100;
     }
     if (worth) {
-      frame = ZstdCompress(data, options.zstd_level);
+      std::vector<uint8_t> frame = ZstdCompress(data, options.zstd_level);
       const size_t z = VarintBytes(frame.size()) + frame.size();
       if (!frame.empty() && z < best) {
         best = z;
-        mode = StreamMode::kZstd;
+        plan.mode = StreamMode::kZstd;
+        plan.zstd_frame = std::move(frame);
       }
     }
   }
-  (*out)[mode_at] = static_cast<uint8_t>(mode);
-  switch (mode) {
+  plan.bytes += best;
+  return plan;
+}
+
+void WriteStream(std::span<const uint8_t> data, const StreamPlan& plan, std::vector<uint8_t>* out) {
+  out->push_back(static_cast<uint8_t>(plan.mode));
+  PutVarint(data.size(), out);
+  switch (plan.mode) {
     case StreamMode::kRaw: out->insert(out->end(), data.begin(), data.end()); break;
-    case StreamMode::kHuffman: {
-      WriteTable(lengths, out);
-      const uint64_t payload = (EncodedBits(h, lengths) + 7) / 8;
-      PutVarint(payload, out);
-      HuffmanEncode(data, lengths, out);
+    case StreamMode::kConstant: out->push_back(data[0]); break;
+    case StreamMode::kHuffman:
+      WriteTable(plan.lengths, out);
+      PutVarint(plan.huffman_payload, out);
+      HuffmanEncode(data, plan.lengths, out);
       break;
-    }
     case StreamMode::kZstd:
-      PutVarint(frame.size(), out);
-      out->insert(out->end(), frame.begin(), frame.end());
+      PutVarint(plan.zstd_frame.size(), out);
+      out->insert(out->end(), plan.zstd_frame.begin(), plan.zstd_frame.end());
       break;
-    case StreamMode::kConstant: break;
   }
-  return mode;
+}
+
+StreamMode EncodeStream(std::span<const uint8_t> data, const StreamOptions& options, std::vector<uint8_t>* out) {
+  const StreamPlan plan = PlanStream(data, options);
+  WriteStream(data, plan, out);
+  return plan.mode;
 }
 
 bool PeekStreamSize(std::span<const uint8_t> in, uint64_t* n) {

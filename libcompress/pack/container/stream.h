@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "entropy/huffman.h"
+
 namespace modelpress::pack {
 
 enum class StreamMode : uint8_t { kRaw = 0, kConstant = 1, kHuffman = 2, kZstd = 3 };
@@ -28,7 +30,22 @@ struct StreamOptions {
 void PutVarint(uint64_t v, std::vector<uint8_t>* out);
 bool GetVarint(std::span<const uint8_t>* in, uint64_t* v);
 
-// Appends the encoded stream of `data` to `out`; returns the mode chosen.
+// The smallest mode for `data` and the exact bytes its stream takes,
+// found without writing it: Huffman sizes follow from the histogram; a zstd
+// frame, when tried and smaller, is kept for WriteStream.
+struct StreamPlan {
+  StreamMode mode = StreamMode::kRaw;
+  uint64_t bytes = 0;               // the whole stream, header included
+  CodeLengths lengths{};            // kHuffman
+  uint64_t huffman_payload = 0;     // kHuffman: bytes of the codes
+  std::vector<uint8_t> zstd_frame;  // kZstd
+};
+StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& options);
+
+// Appends the stream of `data` as planned (exactly plan.bytes bytes).
+void WriteStream(std::span<const uint8_t> data, const StreamPlan& plan, std::vector<uint8_t>* out);
+
+// PlanStream then WriteStream; returns the mode chosen.
 StreamMode EncodeStream(std::span<const uint8_t> data, const StreamOptions& options, std::vector<uint8_t>* out);
 
 // Reads the declared decoded size of the stream at the front of `in`

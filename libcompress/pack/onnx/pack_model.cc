@@ -4,9 +4,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "codec/tensor_codec.h"
 #include "container/atomic_file.h"
@@ -23,15 +21,6 @@ namespace {
 
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
-Result<std::string> ReadWholeFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path.string() + ": no such file");
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (!in.good() && !in.eof()) return IoError(path.string() + ": read failed");
-  return s.str();
-}
-
 struct ExternalRef {
   std::string location;
   uint64_t offset = 0;
@@ -46,8 +35,8 @@ ExternalRef ParseExternal(const onnx::TensorProto& t) {
   return r;
 }
 
-// One pass over an external data file: its checksum and the bytes outside
-// the given tensor ranges (sorted by start; ranges may overlap).
+// One pass over a file: its size, its checksum and, when `residue` is given,
+// the bytes outside the given tensor ranges (sorted by start; ranges may overlap).
 Status ScanExternalFile(const std::filesystem::path& path, std::vector<std::pair<uint64_t, uint64_t>> ranges,
                         uint64_t* size, uint64_t* checksum, std::vector<uint8_t>* residue) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -68,6 +57,10 @@ Status ScanExternalFile(const std::filesystem::path& path, std::vector<std::pair
     }
     if (got == 0) break;
     sum.Update(buf.data(), static_cast<size_t>(got));
+    if (!residue) {
+      pos += static_cast<uint64_t>(got);
+      continue;
+    }
     for (ssize_t i = 0; i < got; ++i, ++pos) {
       while (r < ranges.size() && ranges[r].first <= pos) covered_to = std::max(covered_to, ranges[r++].second);
       if (pos >= covered_to) residue->push_back(buf[i]);
@@ -91,12 +84,13 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
   PackReport report;
   ArtifactContents c;
   {
-    MP_ASSIGN_OR_RETURN(std::string original, ReadWholeFile(onnx_path));
-    c.onnx_size = original.size();
-    c.onnx_checksum = Checksum(original.data(), original.size());
+    // The file restores byte for byte when modelpress's deterministic
+    // serialisation reproduces it: same size and same XXH3-64.
+    MP_RETURN_IF_ERROR(ScanExternalFile(onnx_path, {}, &c.onnx_size, &c.onnx_checksum, nullptr));
     std::string again;
-    c.exact_onnx = SerializeDeterministic(model.proto(), &again) && again == original;
-    report.input_bytes = original.size();
+    c.exact_onnx = SerializeDeterministic(model.proto(), &again) && again.size() == c.onnx_size &&
+                   Checksum(again.data(), again.size()) == c.onnx_checksum;
+    report.input_bytes = c.onnx_size;
   }
 
   // Choose what gets a payload. Everything else stays in the graph section.
@@ -163,7 +157,8 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     if (options.verify) {
       std::vector<uint8_t> back(packed.size());
       std::string error;
-      if (!DecodeTensor(enc.encoder, t.dtype, t.shape, enc.payload, back, &error) || back != std::vector(packed.begin(), packed.end())) {
+      if (!DecodeTensor(enc.encoder, t.dtype, t.shape, enc.payload, back, &error) ||
+          (!packed.empty() && std::memcmp(back.data(), packed.data(), packed.size()) != 0)) {
         errors[i] = Internal(src + ": tensor " + Quote(t.name) + ": encoder " + std::string(EncoderName(enc.encoder)) +
                              " did not round-trip" + (error.empty() ? "" : ": " + error));
         return;

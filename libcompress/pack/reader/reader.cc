@@ -390,45 +390,55 @@ Result<std::string> Reader::ReadResidue(size_t file) const {
                              "residue of external file " + Quote(m.info.files[file].name));
 }
 
+namespace {
+
+// Histograms of the byte planes of the nonzero elements of `p`, after the
+// transform the planes encoder applies (tensor_codec.cc); returns their count.
+template <class U>
+uint64_t NonzeroPlaneCounts(const uint8_t* p, size_t n, bool rotate, bool zigzag, std::vector<Histogram>* planes) {
+  constexpr int kBits = sizeof(U) * 8;
+  uint64_t nnz = 0;
+  for (size_t i = 0; i < n; ++i) {
+    U v;
+    std::memcpy(&v, p + i * sizeof(U), sizeof(U));
+    if (v == 0) continue;
+    ++nnz;
+    if (rotate) v = static_cast<U>(v << 1 | v >> (kBits - 1));
+    if (zigzag) v = static_cast<U>((v << 1) ^ static_cast<U>(0 - (v >> (kBits - 1))));
+    for (size_t k = 0; k < sizeof(U); ++k) ++(*planes)[k][static_cast<uint8_t>(v >> (8 * k))];
+  }
+  return nnz;
+}
+
+}  // namespace
+
 double EntropyBoundBits(int32_t dtype, std::span<const std::byte> packed) {
   const size_t es = ElementBytes(dtype);
   if (es == 0 || packed.empty()) return 0;
   const auto* p = reinterpret_cast<const uint8_t*>(packed.data());
   const size_t n = packed.size() / es;
-  // The planes encoder's view: nonzero elements, transformed as it does
-  // (tensor_codec.cc), split by byte.
-  std::vector<uint8_t> nonzero;
-  nonzero.reserve(packed.size());
-  for (size_t i = 0; i < n; ++i) {
-    bool zero = true;
-    for (size_t k = 0; k < es; ++k) zero = zero && p[i * es + k] == 0;
-    if (!zero) nonzero.insert(nonzero.end(), p + i * es, p + (i + 1) * es);
-  }
-  const size_t nnz = nonzero.size() / es;
-  double bits = BinaryEntropyBits(nnz, n);
-  if (nnz == 0) return bits;
-  if (es == 1) return bits + EntropyBits(CountBytes(nonzero));
-  std::vector<uint8_t> plane(nnz);
   const DType t = static_cast<DType>(dtype);
   const bool rotate = t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBfloat16 || t == DType::kFloat64;
-  const bool zigzag = dtype == static_cast<int32_t>(DType::kInt16) || dtype == static_cast<int32_t>(DType::kInt32) ||
-                      dtype == static_cast<int32_t>(DType::kInt64);
-  const int width = static_cast<int>(es * 8);
-  std::vector<uint64_t> v(nnz);
-  for (size_t i = 0; i < nnz; ++i) {
-    uint64_t x = 0;
-    std::memcpy(&x, &nonzero[i * es], std::min<size_t>(es, 8));
-    if (es <= 8 && rotate) x = (x << 1 | x >> (width - 1)) & (width == 64 ? ~0ull : (1ull << width) - 1);
-    if (es <= 8 && zigzag) {
-      const uint64_t mask = width == 64 ? ~0ull : (1ull << width) - 1;
-      x = ((x << 1) ^ (((x >> (width - 1)) & 1) ? mask : 0)) & mask;
-    }
-    v[i] = x;
+  const bool zigzag = t == DType::kInt16 || t == DType::kInt32 || t == DType::kInt64;
+  // The mask's entropy, then the planes encoder's view: nonzero elements,
+  // transformed, split by byte (a bijection on bytes keeps int8's entropy).
+  std::vector<Histogram> planes(es, Histogram{});
+  uint64_t nnz = 0;
+  switch (es) {
+    case 1: nnz = NonzeroPlaneCounts<uint8_t>(p, n, false, false, &planes); break;
+    case 2: nnz = NonzeroPlaneCounts<uint16_t>(p, n, rotate, zigzag, &planes); break;
+    case 4: nnz = NonzeroPlaneCounts<uint32_t>(p, n, rotate, zigzag, &planes); break;
+    case 8: nnz = NonzeroPlaneCounts<uint64_t>(p, n, rotate, zigzag, &planes); break;
+    default:
+      for (size_t i = 0; i < n; ++i) {
+        const uint8_t* e = p + i * es;
+        if (std::all_of(e, e + es, [](uint8_t b) { return b == 0; })) continue;
+        ++nnz;
+        for (size_t k = 0; k < es; ++k) ++planes[k][e[k]];
+      }
   }
-  for (size_t k = 0; k < es; ++k) {
-    for (size_t i = 0; i < nnz; ++i) plane[i] = k < 8 ? static_cast<uint8_t>(v[i] >> (8 * k)) : nonzero[i * es + k];
-    bits += EntropyBits(CountBytes(plane));
-  }
+  double bits = BinaryEntropyBits(nnz, n);
+  for (const Histogram& h : planes) bits += EntropyBits(h);
   return bits;
 }
 
