@@ -37,7 +37,7 @@ Result<Model> LoadModel(const std::filesystem::path& path) {
   onnx::ModelProto proto;
   bool parsed = false;
   {
-    google::protobuf::io::FileInputStream raw(fd);
+    google::protobuf::io::FileInputStream raw(fd, 1 << 20);  // 1 MiB reads, not the default 8 KiB
     google::protobuf::io::CodedInputStream coded(&raw);
     coded.SetTotalBytesLimit(INT_MAX);
     parsed = proto.ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();

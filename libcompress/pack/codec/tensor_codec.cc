@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 
 #include "modelpress/tensor.h"
 
@@ -57,43 +58,65 @@ void SplitTyped(const uint8_t* elems, size_t n, uint8_t* planes) {
 }
 
 template <class U, Transform T>
-void MergeTyped(const uint8_t* planes, size_t n, uint8_t* elems) {
+void MergeTyped(const uint8_t* const* planes, size_t n, uint8_t* elems) {
   for (size_t i = 0; i < n; ++i) {
     U v = 0;
-    for (size_t k = 0; k < sizeof(U); ++k) v = static_cast<U>(v | static_cast<U>(planes[k * n + i]) << (8 * k));
+    for (size_t k = 0; k < sizeof(U); ++k) v = static_cast<U>(v | static_cast<U>(planes[k][i]) << (8 * k));
     v = Inverse(T, v);
     std::memcpy(elems + i * sizeof(U), &v, sizeof(U));
   }
 }
 
-template <class U, bool kSplit>
-void PlanesTyped(Transform t, const uint8_t* from, size_t n, uint8_t* to) {
+template <class U>
+void SplitAs(Transform t, const uint8_t* elems, size_t n, uint8_t* planes) {
   switch (t) {
-    case Transform::kNone: return kSplit ? SplitTyped<U, Transform::kNone>(from, n, to) : MergeTyped<U, Transform::kNone>(from, n, to);
-    case Transform::kRotateSign:
-      return kSplit ? SplitTyped<U, Transform::kRotateSign>(from, n, to) : MergeTyped<U, Transform::kRotateSign>(from, n, to);
-    case Transform::kZigZag: return kSplit ? SplitTyped<U, Transform::kZigZag>(from, n, to) : MergeTyped<U, Transform::kZigZag>(from, n, to);
+    case Transform::kNone: return SplitTyped<U, Transform::kNone>(elems, n, planes);
+    case Transform::kRotateSign: return SplitTyped<U, Transform::kRotateSign>(elems, n, planes);
+    case Transform::kZigZag: return SplitTyped<U, Transform::kZigZag>(elems, n, planes);
   }
 }
 
-// Splits n elements of es bytes into byte planes (kSplit) or merges them
-// back. Elements wider than 8 bytes take no transform.
-template <bool kSplit>
-void Planes(size_t es, Transform t, const uint8_t* from, size_t n, uint8_t* to) {
+template <class U>
+void MergeAs(Transform t, const uint8_t* const* planes, size_t n, uint8_t* elems) {
+  switch (t) {
+    case Transform::kNone: return MergeTyped<U, Transform::kNone>(planes, n, elems);
+    case Transform::kRotateSign: return MergeTyped<U, Transform::kRotateSign>(planes, n, elems);
+    case Transform::kZigZag: return MergeTyped<U, Transform::kZigZag>(planes, n, elems);
+  }
+}
+
+// Splits n elements of es bytes into byte planes (element i's byte k goes to
+// planes[k * n + i]) after the transform. Elements wider than 8 bytes take
+// no transform.
+void Split(size_t es, Transform t, const uint8_t* elems, size_t n, uint8_t* planes) {
   switch (es) {
-    case 1: return PlanesTyped<uint8_t, kSplit>(t, from, n, to);
-    case 2: return PlanesTyped<uint16_t, kSplit>(t, from, n, to);
-    case 4: return PlanesTyped<uint32_t, kSplit>(t, from, n, to);
-    case 8: return PlanesTyped<uint64_t, kSplit>(t, from, n, to);
+    case 1: return SplitAs<uint8_t>(t, elems, n, planes);
+    case 2: return SplitAs<uint16_t>(t, elems, n, planes);
+    case 4: return SplitAs<uint32_t>(t, elems, n, planes);
+    case 8: return SplitAs<uint64_t>(t, elems, n, planes);
     default:
       for (size_t i = 0; i < n; ++i) {
-        for (size_t k = 0; k < es; ++k) {
-          if (kSplit) to[k * n + i] = from[i * es + k];
-          else to[i * es + k] = from[k * n + i];
-        }
+        for (size_t k = 0; k < es; ++k) planes[k * n + i] = elems[i * es + k];
       }
   }
 }
+
+// The inverse of Split, from one pointer per plane.
+void Merge(size_t es, Transform t, const uint8_t* const* planes, size_t n, uint8_t* elems) {
+  switch (es) {
+    case 1: return MergeAs<uint8_t>(t, planes, n, elems);
+    case 2: return MergeAs<uint16_t>(t, planes, n, elems);
+    case 4: return MergeAs<uint32_t>(t, planes, n, elems);
+    case 8: return MergeAs<uint64_t>(t, planes, n, elems);
+    default:
+      for (size_t i = 0; i < n; ++i) {
+        for (size_t k = 0; k < es; ++k) elems[i * es + k] = planes[k][i];
+      }
+  }
+}
+
+// A buffer that is not zero-filled: every byte is written before it is read.
+std::unique_ptr<uint8_t[]> Scratch(size_t n) { return std::unique_ptr<uint8_t[]>(new uint8_t[n]); }
 
 // One candidate payload, sized before it is written: literal bytes and
 // planned streams in payload order. Only the winner is written, so a losing
@@ -115,6 +138,10 @@ class Candidate {
   std::span<const uint8_t> Own(std::vector<uint8_t> data) {
     owned_.push_back(std::move(data));
     return owned_.back();
+  }
+  std::span<const uint8_t> Own(std::unique_ptr<uint8_t[]> data, size_t n) {
+    arrays_.push_back(std::move(data));
+    return {arrays_.back().get(), n};
   }
   // `data` must outlive the candidate (or be Own()ed by it).
   void Stream(std::span<const uint8_t> data, const StreamOptions& so) {
@@ -154,6 +181,7 @@ class Candidate {
   uint64_t bytes_ = 0;
   std::vector<Piece> pieces_;
   std::vector<std::vector<uint8_t>> owned_;  // moving a vector keeps its buffer, so views stay valid
+  std::vector<std::unique_ptr<uint8_t[]>> arrays_;
 };
 
 // The transform byte and one stream per byte plane of `elems`.
@@ -161,9 +189,9 @@ void AddPlanes(std::span<const uint8_t> elems, size_t es, Transform t, const Str
   if (es > 8) t = Transform::kNone;
   c->Byte(static_cast<uint8_t>(t));
   const size_t n = elems.size() / es;
-  std::vector<uint8_t> planes(elems.size());
-  Planes<true>(es, t, elems.data(), n, planes.data());
-  const std::span<const uint8_t> all = c->Own(std::move(planes));
+  std::unique_ptr<uint8_t[]> planes = Scratch(elems.size());
+  Split(es, t, elems.data(), n, planes.get());
+  const std::span<const uint8_t> all = c->Own(std::move(planes), elems.size());
   for (size_t k = 0; k < es; ++k) c->Stream(all.subspan(k * n, n), so);
 }
 
@@ -180,16 +208,26 @@ bool DecodePlanes(std::span<const uint8_t>* in, size_t es, std::span<uint8_t> ou
   }
   *in = in->subspan(1);
   const size_t n = out.size() / es;
-  std::vector<uint8_t> planes(out.size());
+  // Raw planes are read where they lie in the payload; the others are
+  // decoded into scratch.
+  std::unique_ptr<uint8_t[]> scratch;
+  std::vector<const uint8_t*> planes(es);
   for (size_t k = 0; k < es; ++k) {
     StreamMode m{};
-    if (!DecodeStream(in, std::span(planes).subspan(k * n, n), error, &m)) {
+    if (!PeekStreamMode(*in, &m) || m != StreamMode::kRaw) {
+      if (!scratch) scratch = Scratch(out.size());
+      planes[k] = scratch.get() + k * n;
+      if (!DecodeStream(in, {scratch.get() + k * n, n}, error, &m)) {
+        *error = "byte plane " + std::to_string(k) + ": " + *error;
+        return false;
+      }
+    } else if (!RawStreamView(in, n, &planes[k], error)) {
       *error = "byte plane " + std::to_string(k) + ": " + *error;
       return false;
     }
     if (detail) *detail += std::string(k ? "," : "") + StreamModeName(m);
   }
-  Planes<false>(es, static_cast<Transform>(t), planes.data(), n, out.data());
+  Merge(es, static_cast<Transform>(t), planes.data(), n, out.data());
   return true;
 }
 

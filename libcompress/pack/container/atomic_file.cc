@@ -29,8 +29,7 @@ Status AtomicFile::Open() {
   return Status::Ok();
 }
 
-Status AtomicFile::Write(const void* data, size_t size) {
-  const auto* p = static_cast<const char*>(data);
+Status AtomicFile::WriteAll(const char* p, size_t size) {
   while (size > 0) {
     const ssize_t w = ::write(fd_, p, size);
     if (w < 0 && errno == EINTR) continue;
@@ -41,7 +40,30 @@ Status AtomicFile::Write(const void* data, size_t size) {
   return Status::Ok();
 }
 
+Status AtomicFile::Flush() {
+  const Status s = WriteAll(buffer_.data(), buffer_.size());
+  buffer_.clear();
+  return s;
+}
+
+Status AtomicFile::Write(const void* data, size_t size) {
+  // Small pieces (index records, tiny tensors) are gathered into one write.
+  constexpr size_t kBuffer = 1 << 20;
+  const auto* p = static_cast<const char*>(data);
+  if (buffer_.size() + size <= kBuffer) {
+    buffer_.insert(buffer_.end(), p, p + size);
+    return Status::Ok();
+  }
+  MP_RETURN_IF_ERROR(Flush());
+  if (size < kBuffer) {
+    buffer_.insert(buffer_.end(), p, p + size);
+    return Status::Ok();
+  }
+  return WriteAll(p, size);
+}
+
 Status AtomicFile::Commit() {
+  MP_RETURN_IF_ERROR(Flush());
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) return IoError(final_.string() + ": write failed: " + std::strerror(errno));

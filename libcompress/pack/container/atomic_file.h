@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <vector>
 
 #include "modelpress/status.h"
 
@@ -19,13 +20,18 @@ class AtomicFile {
   AtomicFile& operator=(const AtomicFile&) = delete;
 
   Status Open();
+  // Buffered: an error may show at a later Write or at Commit.
   Status Write(const void* data, size_t size);
   // Flushes and closes the temporary, then renames it to the final path.
   Status Commit();
   const std::filesystem::path& path() const { return final_; }
 
  private:
+  Status WriteAll(const char* p, size_t size);
+  Status Flush();
+
   std::filesystem::path final_, tmp_;
+  std::vector<char> buffer_;
   int fd_ = -1;
   bool opened_ = false, committed_ = false;
 };

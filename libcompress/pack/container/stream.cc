@@ -109,7 +109,7 @@ void WriteStream(std::span<const uint8_t> data, const StreamPlan& plan, std::vec
     case StreamMode::kHuffman:
       WriteTable(plan.lengths, out);
       PutVarint(plan.huffman_payload, out);
-      HuffmanEncode(data, plan.lengths, out);
+      HuffmanEncode(data, plan.lengths, plan.huffman_payload, out);
       break;
     case StreamMode::kZstd:
       PutVarint(plan.zstd_frame.size(), out);
@@ -128,6 +128,32 @@ bool PeekStreamSize(std::span<const uint8_t> in, uint64_t* n) {
   if (in.empty()) return false;
   in = in.subspan(1);
   return GetVarint(&in, n);
+}
+
+bool PeekStreamMode(std::span<const uint8_t> in, StreamMode* mode) {
+  if (in.empty() || in[0] >= kStreamModes) return false;
+  *mode = static_cast<StreamMode>(in[0]);
+  return true;
+}
+
+bool RawStreamView(std::span<const uint8_t>* in, uint64_t n, const uint8_t** view, std::string* error) {
+  std::span<const uint8_t> p = *in;
+  uint64_t declared = 0;
+  if (p.empty() || p[0] != static_cast<uint8_t>(StreamMode::kRaw) || (p = p.subspan(1), !GetVarint(&p, &declared))) {
+    *error = "stream header is truncated";
+    return false;
+  }
+  if (declared != n) {
+    *error = "stream declares " + std::to_string(declared) + " bytes where " + std::to_string(n) + " are expected";
+    return false;
+  }
+  if (p.size() < n) {
+    *error = "raw stream is truncated";
+    return false;
+  }
+  *view = p.data();
+  *in = p.subspan(n);
+  return true;
 }
 
 bool DecodeStream(std::span<const uint8_t>* in, std::span<uint8_t> out, std::string* error, StreamMode* mode_out) {

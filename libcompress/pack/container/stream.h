@@ -52,6 +52,13 @@ StreamMode EncodeStream(std::span<const uint8_t> data, const StreamOptions& opti
 // without consuming it.
 bool PeekStreamSize(std::span<const uint8_t> in, uint64_t* n);
 
+// The mode byte of the stream at the front of `in`, if there is one.
+bool PeekStreamMode(std::span<const uint8_t> in, StreamMode* mode);
+
+// For a raw stream of n bytes at the front of `in`: points *view at its
+// bytes inside `in` instead of copying them, and advances `in`.
+bool RawStreamView(std::span<const uint8_t>* in, uint64_t n, const uint8_t** view, std::string* error);
+
 // Decodes the stream at the front of `in` (advancing it) into `out`, whose
 // size must equal the stream's declared size. Fails with a reason (without
 // writing past `out`) on truncation, unknown modes, bad tables, or a size

@@ -14,21 +14,23 @@ void Append(std::vector<uint8_t>* out, const T& record) {
   out->insert(out->end(), p, p + sizeof record);
 }
 
-SectionRef AppendSection(std::vector<uint8_t>* out, const std::vector<uint8_t>& bytes) {
-  SectionRef s{out->size(), bytes.size(), Checksum(bytes.data(), bytes.size())};
-  out->insert(out->end(), bytes.begin(), bytes.end());
-  return s;
-}
-
 }  // namespace
 
-std::vector<uint8_t> SerializeArtifact(const ArtifactContents& c) {
-  std::vector<uint8_t> out(sizeof(FileHeader), 0);
+Status WriteArtifact(const ArtifactContents& c, const std::function<Status(const void*, size_t)>& sink, uint64_t* size) {
+  // Sections follow the header in this order: payloads, graph, residues.
+  // Their places are known from their sizes, so the index and both ends of
+  // the file are built first and every section is written once, in order.
+  uint64_t at = sizeof(FileHeader);
+  auto place = [&](const std::vector<uint8_t>& bytes) {
+    const SectionRef s{at, bytes.size(), Checksum(bytes.data(), bytes.size())};
+    at += bytes.size();
+    return s;
+  };
   std::vector<SectionRef> payloads;
-  for (const PendingTensor& t : c.tensors) payloads.push_back(AppendSection(&out, t.payload));
-  const SectionRef skeleton = AppendSection(&out, c.skeleton);
+  for (const PendingTensor& t : c.tensors) payloads.push_back(place(t.payload));
+  const SectionRef skeleton = place(c.skeleton);
   std::vector<SectionRef> residues;
-  for (const PendingFile& f : c.files) residues.push_back(AppendSection(&out, f.residue));
+  for (const PendingFile& f : c.files) residues.push_back(place(f.residue));
 
   std::vector<uint8_t> strings;
   std::vector<int64_t> dims;
@@ -91,21 +93,38 @@ std::vector<uint8_t> SerializeArtifact(const ArtifactContents& c) {
   so.force_zstd = true;
   EncodeStream(index, so, &stored);
   Footer f{};
-  f.index_offset = out.size();
+  f.index_offset = at;
   f.index_size = stored.size();
   f.index_checksum = Checksum(stored.data(), stored.size());
-  out.insert(out.end(), stored.begin(), stored.end());
   f.checksum = Checksum(&f, 24);
-  Append(&out, f);
 
   FileHeader h{};
   std::memcpy(h.magic, kMagic, 8);
   h.version_major = kVersionMajor;
   h.version_minor = kVersionMinor;
   h.flags = 0;
-  h.file_size = out.size();
+  h.file_size = at + stored.size() + sizeof f;
   h.checksum = Checksum(&h, 24);
-  std::memcpy(out.data(), &h, sizeof h);
+
+  auto emit = [&](const std::vector<uint8_t>& bytes) { return bytes.empty() ? Status::Ok() : sink(bytes.data(), bytes.size()); };
+  MP_RETURN_IF_ERROR(sink(&h, sizeof h));
+  for (const PendingTensor& t : c.tensors) MP_RETURN_IF_ERROR(emit(t.payload));
+  MP_RETURN_IF_ERROR(emit(c.skeleton));
+  for (const PendingFile& file : c.files) MP_RETURN_IF_ERROR(emit(file.residue));
+  MP_RETURN_IF_ERROR(emit(stored));
+  MP_RETURN_IF_ERROR(sink(&f, sizeof f));
+  if (size) *size = h.file_size;
+  return Status::Ok();
+}
+
+std::vector<uint8_t> SerializeArtifact(const ArtifactContents& c) {
+  std::vector<uint8_t> out;
+  const Status s = WriteArtifact(c, [&](const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    out.insert(out.end(), b, b + n);
+    return Status::Ok();
+  });
+  (void)s;  // the sink cannot fail
   return out;
 }
 

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "container/format.h"
 #include "modelpress/pack_reader.h"
+#include "modelpress/status.h"
 
 namespace modelpress::pack {
 
@@ -38,7 +40,13 @@ struct ArtifactContents {
   std::vector<PendingFile> files;       // external data files
 };
 
-// The whole artifact: header, payload sections, graph, residues, index, footer.
+// Hands the whole artifact to `sink` in order (header, payload sections,
+// graph, residues, index, footer) without assembling it in memory; stops at
+// the sink's first error. `size`, when given, receives the artifact's bytes.
+Status WriteArtifact(const ArtifactContents& contents, const std::function<Status(const void*, size_t)>& sink,
+                     uint64_t* size = nullptr);
+
+// The same bytes in one buffer.
 std::vector<uint8_t> SerializeArtifact(const ArtifactContents& contents);
 
 }  // namespace modelpress::pack

@@ -1,6 +1,7 @@
 #include "entropy/huffman.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 
 namespace modelpress::pack {
@@ -234,6 +235,11 @@ bool ReadTable(std::span<const uint8_t>* in, CodeLengths* lengths, std::string* 
 }
 
 void HuffmanEncode(std::span<const uint8_t> in, const CodeLengths& lengths, std::vector<uint8_t>* out) {
+  HuffmanEncode(in, lengths, (EncodedBits(CountBytes(in), lengths) + 7) / 8, out);
+}
+
+void HuffmanEncode(std::span<const uint8_t> in, const CodeLengths& lengths, uint64_t payload_bytes,
+                   std::vector<uint8_t>* out) {
   const std::array<uint16_t, 256> canon = CanonicalCodes(lengths);
   std::array<uint32_t, 256> entry{};  // reversed code | length << 16
   for (int s = 0; s < 256; ++s) {
@@ -241,7 +247,7 @@ void HuffmanEncode(std::span<const uint8_t> in, const CodeLengths& lengths, std:
   }
   const size_t start = out->size();
   // Room for every code plus one whole 8-byte store past the end.
-  out->resize(start + (in.size() * kHuffmanMaxBits + 7) / 8 + 8);
+  out->resize(start + payload_bytes + 8);
   uint8_t* dst = out->data() + start;
   size_t pos = 0;
   uint64_t acc = 0;
@@ -269,6 +275,7 @@ void HuffmanEncode(std::span<const uint8_t> in, const CodeLengths& lengths, std:
     bits &= 7;
   }
   if (bits > 0) dst[pos++] = static_cast<uint8_t>(acc);
+  assert(pos == payload_bytes);
   out->resize(start + pos);
 }
 

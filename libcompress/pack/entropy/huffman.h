@@ -45,6 +45,10 @@ bool ReadTable(std::span<const uint8_t>* in, CodeLengths* lengths, std::string* 
 // Appends the code of every byte of `in` to `out` (padded with zero bits to
 // a whole byte). Every byte of `in` must have a nonzero length.
 void HuffmanEncode(std::span<const uint8_t> in, const CodeLengths& lengths, std::vector<uint8_t>* out);
+// The same, when the caller already knows the payload's size
+// ((EncodedBits + 7) / 8 of the histogram of `in`).
+void HuffmanEncode(std::span<const uint8_t> in, const CodeLengths& lengths, uint64_t payload_bytes,
+                   std::vector<uint8_t>* out);
 
 // Table-driven decoder for one code table.
 class HuffmanDecoder {

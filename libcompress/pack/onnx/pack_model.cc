@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstring>
 #include <map>
+#include <memory>
 
 #include "codec/tensor_codec.h"
 #include "container/atomic_file.h"
@@ -87,9 +88,13 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     // The file restores byte for byte when modelpress's deterministic
     // serialisation reproduces it: same size and same XXH3-64.
     MP_RETURN_IF_ERROR(ScanExternalFile(onnx_path, {}, &c.onnx_size, &c.onnx_checksum, nullptr));
-    std::string again;
-    c.exact_onnx = SerializeDeterministic(model.proto(), &again) && again.size() == c.onnx_size &&
-                   Checksum(again.data(), again.size()) == c.onnx_checksum;
+    StreamingChecksum again;
+    uint64_t again_size = 0;
+    c.exact_onnx = SerializeDeterministic(model.proto(), [&](const void* p, size_t n) {
+      again.Update(p, n);
+      again_size += n;
+      return true;
+    }) && again_size == c.onnx_size && again.Digest() == c.onnx_checksum;
     report.input_bytes = c.onnx_size;
   }
 
@@ -155,10 +160,10 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     t.external_offset = w.ext.offset;
     EncodedTensor enc = EncodeTensor(t.dtype, t.shape, packed, eo);
     if (options.verify) {
-      std::vector<uint8_t> back(packed.size());
+      const std::unique_ptr<uint8_t[]> back(new uint8_t[packed.size()]);  // DecodeTensor writes every byte
       std::string error;
-      if (!DecodeTensor(enc.encoder, t.dtype, t.shape, enc.payload, back, &error) ||
-          (!packed.empty() && std::memcmp(back.data(), packed.data(), packed.size()) != 0)) {
+      if (!DecodeTensor(enc.encoder, t.dtype, t.shape, enc.payload, {back.get(), packed.size()}, &error) ||
+          (!packed.empty() && std::memcmp(back.get(), packed.data(), packed.size()) != 0)) {
         errors[i] = Internal(src + ": tensor " + Quote(t.name) + ": encoder " + std::string(EncoderName(enc.encoder)) +
                              " did not round-trip" + (error.empty() ? "" : ": " + error));
         return;
@@ -224,9 +229,10 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
   report.graph_stored_bytes = c.skeleton.size();
   report.exact_onnx = c.exact_onnx;
 
-  const std::vector<uint8_t> bytes = SerializeArtifact(c);
-  report.artifact_bytes = bytes.size();
-  MP_RETURN_IF_ERROR(WriteFileAtomically(artifact, bytes.data(), bytes.size()));
+  AtomicFile out(artifact);
+  MP_RETURN_IF_ERROR(out.Open());
+  MP_RETURN_IF_ERROR(WriteArtifact(c, [&](const void* p, size_t n) { return out.Write(p, n); }, &report.artifact_bytes));
+  MP_RETURN_IF_ERROR(out.Commit());
   return report;
 }
 

@@ -128,4 +128,31 @@ bool SerializeDeterministic(const onnx::ModelProto& model, std::string* out) {
   return !coded.HadError();
 }
 
+namespace {
+
+class SinkStream : public google::protobuf::io::CopyingOutputStream {
+ public:
+  explicit SinkStream(const std::function<bool(const void*, size_t)>& sink) : sink_(sink) {}
+  bool Write(const void* buffer, int size) override { return sink_(buffer, static_cast<size_t>(size)); }
+
+ private:
+  const std::function<bool(const void*, size_t)>& sink_;
+};
+
+}  // namespace
+
+bool SerializeDeterministic(const onnx::ModelProto& model, const std::function<bool(const void*, size_t)>& sink) {
+  model.ByteSizeLong();  // caches the sizes SerializeWithCachedSizes writes
+  SinkStream stream(sink);
+  google::protobuf::io::CopyingOutputStreamAdaptor adaptor(&stream, 1 << 20);
+  {
+    google::protobuf::io::CodedOutputStream coded(&adaptor);
+    coded.SetSerializationDeterministic(true);
+    model.SerializeWithCachedSizes(&coded);
+    coded.Trim();
+    if (coded.HadError()) return false;
+  }
+  return adaptor.Flush();
+}
+
 }  // namespace modelpress::pack

@@ -5,6 +5,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -38,5 +39,9 @@ int TypedEntries(const onnx::TensorProto& t);
 
 // Serializes with protobuf's deterministic mode, as SaveModel does.
 bool SerializeDeterministic(const onnx::ModelProto& model, std::string* out);
+
+// The same bytes, handed to `sink` in pieces of up to 1 MiB instead of held
+// whole. Stops with false when the sink returns false.
+bool SerializeDeterministic(const onnx::ModelProto& model, const std::function<bool(const void*, size_t)>& sink);
 
 }  // namespace modelpress::pack

@@ -84,16 +84,7 @@ Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const st
   });
   for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
 
-  std::string onnx_bytes;
-  if (!SerializeDeterministic(model, &onnx_bytes)) return Internal(src + ": cannot serialize the restored model");
   UnpackReport report;
-  if (info.exact_onnx) {
-    if (onnx_bytes.size() != info.onnx_size || Checksum(onnx_bytes.data(), onnx_bytes.size()) != info.onnx_checksum) {
-      return Corrupt(src + ": the restored model does not match the checksum of the packed file");
-    }
-    report.byte_exact_checked = true;
-  }
-
   // External files: residue and tensor bytes in file order, checked against
   // the whole-file checksum before anything is renamed into place.
   const std::filesystem::path dir = onnx_path.parent_path();
@@ -141,9 +132,27 @@ Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const st
     }
     outputs.push_back(std::move(file));
   }
+  // The model is serialized straight into its temporary file, checked as it
+  // goes, and renamed into place only when its size and checksum match.
   auto model_file = std::make_unique<AtomicFile>(onnx_path);
   MP_RETURN_IF_ERROR(model_file->Open());
-  MP_RETURN_IF_ERROR(model_file->Write(onnx_bytes.data(), onnx_bytes.size()));
+  StreamingChecksum sum;
+  uint64_t written = 0;
+  Status write_status = Status::Ok();
+  const bool serialized = SerializeDeterministic(model, [&](const void* p, size_t n) {
+    sum.Update(p, n);
+    written += n;
+    write_status = model_file->Write(p, n);
+    return write_status.ok();
+  });
+  MP_RETURN_IF_ERROR(write_status);
+  if (!serialized) return Internal(src + ": cannot serialize the restored model");
+  if (info.exact_onnx) {
+    if (written != info.onnx_size || sum.Digest() != info.onnx_checksum) {
+      return Corrupt(src + ": the restored model does not match the checksum of the packed file");
+    }
+    report.byte_exact_checked = true;
+  }
   for (auto& f : outputs) {
     MP_RETURN_IF_ERROR(f->Commit());
     report.written.push_back(f->path());
