@@ -144,16 +144,27 @@ class Candidate {
     return {arrays_.back().get(), n};
   }
   // `data` must outlive the candidate (or be Own()ed by it).
+  // Planned with zstd at kRankingZstdLevel at most, unless small enough for
+  // the requested level to be cheap (on a few hundred bytes, high levels
+  // code literals compactly enough to change the ranking); Write() brings
+  // the winner's zstd streams to the requested level.
+  static constexpr size_t kSmallStream = 1024;
   void Stream(std::span<const uint8_t> data, const StreamOptions& so) {
     Piece p;
     p.data = data;
-    p.plan = PlanStream(data, so);
+    p.options = so;
+    StreamOptions ranking = so;
+    if (data.size() > kSmallStream) ranking.zstd_level = std::min(so.zstd_level, kRankingZstdLevel);
+    p.plan = PlanStream(data, ranking);
     bytes_ += p.plan.bytes;
     pieces_.push_back(std::move(p));
   }
 
-  std::vector<uint8_t> Write() const {
+  std::vector<uint8_t> Write() {
     std::vector<uint8_t> out;
+    for (Piece& p : pieces_) {
+      if (p.stream() && p.options.zstd_level > kRankingZstdLevel) RefineStream(p.data, p.options, &p.plan);
+    }
     out.reserve(bytes_);
     for (const Piece& p : pieces_) {
       if (p.stream()) {
@@ -169,12 +180,13 @@ class Candidate {
   struct Piece {
     std::vector<uint8_t> literal;
     std::span<const uint8_t> data;
+    StreamOptions options;
     StreamPlan plan;
     bool stream() const { return literal.empty(); }
   };
   void Literal(std::vector<uint8_t> bytes) {
     bytes_ += bytes.size();
-    pieces_.push_back({std::move(bytes), {}, {}});
+    pieces_.push_back({std::move(bytes), {}, {}, {}});
   }
 
   Encoder encoder_;

@@ -89,6 +89,7 @@ StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& option
     if (worth) {
       std::vector<uint8_t> frame = ZstdCompress(data, options.zstd_level);
       const size_t z = VarintBytes(frame.size()) + frame.size();
+      if (!frame.empty()) plan.zstd_tried = frame.size();
       if (!frame.empty() && z < best) {
         best = z;
         plan.mode = StreamMode::kZstd;
@@ -98,6 +99,18 @@ StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& option
   }
   plan.bytes += best;
   return plan;
+}
+
+void RefineStream(std::span<const uint8_t> data, const StreamOptions& options, StreamPlan* plan) {
+  const uint64_t header = 1 + VarintBytes(data.size());
+  const uint64_t body = plan->bytes - header;
+  if (plan->zstd_tried == 0 || plan->zstd_tried > body + body * 15 / 100) return;
+  std::vector<uint8_t> frame = ZstdCompress(data, options.zstd_level);
+  const uint64_t z = VarintBytes(frame.size()) + frame.size();
+  if (frame.empty() || z >= body) return;
+  plan->mode = StreamMode::kZstd;
+  plan->bytes = header + z;
+  plan->zstd_frame = std::move(frame);
 }
 
 void WriteStream(std::span<const uint8_t> data, const StreamPlan& plan, std::vector<uint8_t>* out) {

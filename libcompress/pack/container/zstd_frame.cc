@@ -2,16 +2,24 @@
 
 #include <zstd.h>
 
+#include <memory>
+
 namespace modelpress::pack {
 
 std::vector<uint8_t> ZstdCompress(std::span<const uint8_t> in, int level) {
   std::vector<uint8_t> out(ZSTD_compressBound(in.size()));
-  ZSTD_CCtx* ctx = ZSTD_createCCtx();
+  // One context per thread, reused: creating one per stream costs more than
+  // compressing a small stream.
+  struct Free {
+    void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+  };
+  thread_local std::unique_ptr<ZSTD_CCtx, Free> owned(ZSTD_createCCtx());
+  ZSTD_CCtx* ctx = owned.get();
+  ZSTD_CCtx_reset(ctx, ZSTD_reset_session_and_parameters);
   ZSTD_CCtx_setParameter(ctx, ZSTD_c_compressionLevel, level);
   ZSTD_CCtx_setParameter(ctx, ZSTD_c_contentSizeFlag, 1);
   ZSTD_CCtx_setParameter(ctx, ZSTD_c_checksumFlag, 0);  // sections carry their own XXH3
   const size_t n = ZSTD_compress2(ctx, out.data(), out.size(), in.data(), in.size());
-  ZSTD_freeCCtx(ctx);
   // compressBound guarantees room, so an error here is a bug; an empty
   // result makes the stream encoder fall back to another mode.
   out.resize(ZSTD_isError(n) ? 0 : n);
@@ -35,10 +43,14 @@ bool ZstdDecompress(std::span<const uint8_t> frame, std::span<uint8_t> out, std:
   }
   // The destination is exactly the declared size: zstd stops with an error
   // rather than write more, which defuses decompression bombs.
-  ZSTD_DCtx* ctx = ZSTD_createDCtx();
+  struct Free {
+    void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
+  };
+  thread_local std::unique_ptr<ZSTD_DCtx, Free> owned(ZSTD_createDCtx());
+  ZSTD_DCtx* ctx = owned.get();
+  ZSTD_DCtx_reset(ctx, ZSTD_reset_session_and_parameters);
   ZSTD_DCtx_setParameter(ctx, ZSTD_d_windowLogMax, 27);
   const size_t n = ZSTD_decompressDCtx(ctx, out.data(), out.size(), frame.data(), frame.size());
-  ZSTD_freeDCtx(ctx);
   if (ZSTD_isError(n)) {
     *error = std::string("zstd: ") + ZSTD_getErrorName(n);
     return false;
