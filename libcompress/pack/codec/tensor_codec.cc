@@ -250,6 +250,28 @@ bool IsZeroElem(const uint8_t* p, size_t es) {
   return true;
 }
 
+// 1 for each nonzero element (any bit set), 0 for each zero.
+std::vector<uint8_t> NonzeroMask(std::span<const uint8_t> packed, size_t es) {
+  const size_t n = packed.size() / es;
+  std::vector<uint8_t> nz(n);
+  auto typed = [&]<class U>(U) {
+    for (size_t i = 0; i < n; ++i) {
+      U v;
+      std::memcpy(&v, &packed[i * sizeof(U)], sizeof(U));
+      nz[i] = v != 0;
+    }
+  };
+  switch (es) {
+    case 1: typed(uint8_t{}); break;
+    case 2: typed(uint16_t{}); break;
+    case 4: typed(uint32_t{}); break;
+    case 8: typed(uint64_t{}); break;
+    default:
+      for (size_t i = 0; i < n; ++i) nz[i] = !IsZeroElem(&packed[i * es], es);
+  }
+  return nz;
+}
+
 // Flat index of element j of group g at (o, i) for groups of m along an axis.
 struct Groups {
   uint64_t outer = 1, length = 0, inner = 1, m = 4;
@@ -282,31 +304,53 @@ void ForEachGroup(const Groups& g, F&& f) {
   }
 }
 
-void AddSparse(std::span<const uint8_t> packed, size_t es, Transform t, const Groups* groups, const StreamOptions& so,
-               Candidate* c) {
+// True when no group of 4 along g's axis has more than 2 nonzeros; stops at
+// the first group that does.
+bool AtMostTwoOfFour(const Groups& g, std::span<const uint8_t> nz) {
+  for (uint64_t o = 0; o < g.outer; ++o) {
+    for (uint64_t gr = 0; gr < g.length / 4; ++gr) {
+      const uint64_t base = (o * g.length + gr * 4) * g.inner;
+      for (uint64_t i = 0; i < g.inner; ++i) {
+        const uint64_t e = base + i;
+        if (nz[e] + nz[e + g.inner] + nz[e + 2 * g.inner] + nz[e + 3 * g.inner] > 2) return false;
+      }
+    }
+  }
+  return true;
+}
+
+void AddSparse(std::span<const uint8_t> packed, std::span<const uint8_t> nz, size_t es, Transform t, const Groups* groups,
+               const StreamOptions& so, Candidate* c) {
   const Encoder which = c->encoder();
   const size_t n = packed.size() / es;
   std::vector<uint8_t> values, positions;
-  values.reserve(packed.size() / 4);
   auto take = [&](size_t i) { values.insert(values.end(), &packed[i * es], &packed[i * es] + es); };
-  if (which == Encoder::kSparseGaps) {
-    size_t gap = 0;
-    for (size_t i = 0; i < n; ++i) {
-      if (IsZeroElem(&packed[i * es], es)) {
-        ++gap;
-        continue;
+  if (which != Encoder::kNM) {
+    // Indices of the nonzeros, gathered without branches (their pattern is
+    // unpredictable) a block at a time, then their values and positions.
+    constexpr size_t kBlock = 1 << 16;
+    std::vector<uint64_t> idx(std::min(n, kBlock));
+    if (which == Encoder::kSparseBitmap) positions.assign((n + 7) / 8, 0);
+    uint64_t next = 0;  // gaps: the first index not yet covered
+    for (size_t begin = 0; begin < n; begin += kBlock) {
+      const size_t end = std::min(n, begin + kBlock);
+      size_t count = 0;
+      for (size_t i = begin; i < end; ++i) {
+        idx[count] = i;
+        count += nz[i];
       }
-      for (; gap >= 255; gap -= 255) positions.push_back(255);
-      positions.push_back(static_cast<uint8_t>(gap));
-      gap = 0;
-      take(i);
-    }
-  } else if (which == Encoder::kSparseBitmap) {
-    positions.assign((n + 7) / 8, 0);
-    for (size_t i = 0; i < n; ++i) {
-      if (!IsZeroElem(&packed[i * es], es)) {
-        positions[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
-        take(i);
+      const size_t at = values.size();
+      values.resize(at + count * es);
+      for (size_t k = 0; k < count; ++k) std::memcpy(&values[at + k * es], &packed[idx[k] * es], es);
+      if (which == Encoder::kSparseGaps) {
+        for (size_t k = 0; k < count; ++k) {
+          uint64_t gap = idx[k] - next;
+          for (; gap >= 255; gap -= 255) positions.push_back(255);
+          positions.push_back(static_cast<uint8_t>(gap));
+          next = idx[k] + 1;
+        }
+      } else {
+        for (size_t k = 0; k < count; ++k) positions[idx[k] / 8] |= static_cast<uint8_t>(1u << (idx[k] % 8));
       }
     }
   } else {
@@ -314,7 +358,7 @@ void AddSparse(std::span<const uint8_t> packed, size_t es, Transform t, const Gr
     ForEachGroup(*groups, [&](const uint64_t* idx) {
       uint8_t mask = 0;
       for (uint64_t j = 0; j < groups->m; ++j) {
-        if (!IsZeroElem(&packed[idx[j] * es], es)) {
+        if (nz[idx[j]]) {
           mask |= static_cast<uint8_t>(1u << j);
           take(idx[j]);
         }
@@ -449,13 +493,13 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
   }
   const size_t n = es ? packed.size() / es : 0;
   if (options.try_sparse && n > 0) {
-    size_t zeros = 0;
-    for (size_t i = 0; i < n; ++i) zeros += IsZeroElem(&packed[i * es], es);
+    const std::vector<uint8_t> nz = NonzeroMask(packed, es);
+    const size_t zeros = n - static_cast<size_t>(std::count(nz.begin(), nz.end(), uint8_t{1}));
     // Below one zero in eight, position coding costs more than it saves.
     if (zeros * 8 >= n) {
       for (Encoder e : {Encoder::kSparseGaps, Encoder::kSparseBitmap}) {
         Candidate c(e);
-        AddSparse(packed, es, t, nullptr, options.stream, &c);
+        AddSparse(packed, nz, es, t, nullptr, options.stream, &c);
         consider(std::move(c));
       }
       // N:M along any axis whose groups of 4 hold at most 2 nonzeros (e.g.
@@ -463,17 +507,10 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
       // than a bitmap.
       for (size_t axis = 0; axis < shape.size(); ++axis) {
         Groups g;
-        if (!SplitAxis(shape, axis, 4, &g)) continue;
-        bool fits = true;
-        ForEachGroup(g, [&](const uint64_t* idx) {
-          int nz = 0;
-          for (int j = 0; j < 4; ++j) nz += !IsZeroElem(&packed[idx[j] * es], es);
-          fits = fits && nz <= 2;
-        });
-        if (!fits) continue;
+        if (!SplitAxis(shape, axis, 4, &g) || !AtMostTwoOfFour(g, nz)) continue;
         Candidate c(Encoder::kNM);
         c.Byte(static_cast<uint8_t>(axis));
-        AddSparse(packed, es, t, &g, options.stream, &c);
+        AddSparse(packed, nz, es, t, &g, options.stream, &c);
         consider(std::move(c));
       }
     }
