@@ -55,6 +55,8 @@ size_t VarintBytes(uint64_t v) {
 // zstd is only worth a full run when a sample shows it beating Huffman: it
 // wins on structured data (shapes, repeated rows), rarely on weights.
 constexpr size_t kZstdSample = 64 * 1024;
+constexpr size_t kRefineLosersUpTo = 4 * 1024;
+constexpr size_t kRefineSample = 16 * 1024;
 
 }  // namespace
 
@@ -105,6 +107,17 @@ void RefineStream(std::span<const uint8_t> data, const StreamOptions& options, S
   const uint64_t header = 1 + VarintBytes(data.size());
   const uint64_t body = plan->bytes - header;
   if (plan->zstd_tried == 0 || plan->zstd_tried > body + body * 15 / 100) return;
+  // A large stream that zstd lost at the ranking level is rarely won back by
+  // a higher level, and trying costs more than the rest of the stream's work.
+  if (plan->mode != StreamMode::kZstd && data.size() > kRefineLosersUpTo) return;
+  // On a large stream, a sample tells whether the level pays for its time:
+  // high levels mostly shrink what small streams spend on their tables.
+  if (data.size() > kRefineSample) {
+    const auto sample = data.first(kRefineSample);
+    const size_t low = ZstdCompress(sample, kRankingZstdLevel).size();
+    const size_t high = ZstdCompress(sample, options.zstd_level).size();
+    if (high == 0 || high >= low * 99 / 100) return;
+  }
   std::vector<uint8_t> frame = ZstdCompress(data, options.zstd_level);
   const uint64_t z = VarintBytes(frame.size()) + frame.size();
   if (frame.empty() || z >= body) return;
