@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstring>
 #include <map>
+#include <thread>
 #include <memory>
 
 #include "codec/tensor_codec.h"
@@ -84,10 +85,13 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
   MP_ASSIGN_OR_RETURN(Model model, LoadModel(onnx_path));
   PackReport report;
   ArtifactContents c;
-  {
-    // The file restores byte for byte when modelpress's deterministic
-    // serialisation reproduces it: same size and same XXH3-64.
-    MP_RETURN_IF_ERROR(ScanExternalFile(onnx_path, {}, &c.onnx_size, &c.onnx_checksum, nullptr));
+  // The file restores byte for byte when modelpress's deterministic
+  // serialisation reproduces it: same size and same XXH3-64. This only reads
+  // the model, so with more than one thread it runs beside the encoding.
+  Status exact_status = Status::Ok();
+  auto check_exact = [&] {
+    exact_status = ScanExternalFile(onnx_path, {}, &c.onnx_size, &c.onnx_checksum, nullptr);
+    if (!exact_status.ok()) return;
     StreamingChecksum again;
     uint64_t again_size = 0;
     c.exact_onnx = SerializeDeterministic(model.proto(), [&](const void* p, size_t n) {
@@ -95,7 +99,13 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
       again_size += n;
       return true;
     }) && again_size == c.onnx_size && again.Digest() == c.onnx_checksum;
-    report.input_bytes = c.onnx_size;
+  };
+  const int threads = ResolveThreads(options.threads);
+  std::jthread exact_thread;  // joined before the model is changed, or on any early return
+  if (threads > 1) {
+    exact_thread = std::jthread(check_exact);
+  } else {
+    check_exact();
   }
 
   // Choose what gets a payload. Everything else stays in the graph section.
@@ -134,7 +144,7 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
   std::vector<Status> errors(work.size());
   std::vector<uint8_t> keep(work.size(), 1);
   std::vector<double> bounds(work.size(), 0);
-  ParallelFor(work.size(), ResolveThreads(options.threads), [&](size_t i) {
+  ParallelFor(work.size(), threads, [&](size_t i) {
     const Work& w = work[i];
     const TensorView& v = w.view;
     std::vector<uint8_t> copy;
@@ -174,6 +184,9 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     bounds[i] = EntropyBoundBits(t.dtype, std::as_bytes(packed));
   });
   for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
+  if (exact_thread.joinable()) exact_thread.join();
+  MP_RETURN_IF_ERROR(exact_status);
+  report.input_bytes = c.onnx_size;
 
   // External data files: the residue no tensor covers, and a whole-file checksum.
   std::map<std::string, uint32_t> file_index;
