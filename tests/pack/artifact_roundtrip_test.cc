@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "container/checksum.h"
 #include "container/stream.h"
 #include "container/writer.h"
 #include "modelpress/onnx_io.h"
@@ -214,6 +215,54 @@ TEST(ArtifactRoundTrip, DamagedArtifactsLeaveNoOutput) {
   EXPECT_EQ(u.status().code(), StatusCode::kCorrupt);
   EXPECT_NE(u.status().message().find("bad.mpk"), std::string::npos) << u.status().message();
   EXPECT_TRUE(fs::is_empty(dir / "out"));
+}
+
+// unpack serializes the model straight into a temporary file and checks it
+// as it goes: a model that does not hash to the packed file's checksum must
+// leave nothing behind.
+TEST(ArtifactRoundTrip, RestoredModelNotMatchingItsChecksumLeavesNoOutput) {
+  onnx::ModelProto p;
+  p.set_ir_version(8);
+  p.add_opset_import()->set_version(13);
+  onnx::TensorProto* t = p.mutable_graph()->add_initializer();
+  t->set_name("w");
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  t->add_dims(4);
+  ArtifactContents c;
+  const std::string skel = p.SerializeAsString();
+  EncodeStream(std::span(reinterpret_cast<const uint8_t*>(skel.data()), skel.size()), {}, &c.skeleton);
+  PendingTensor pt;
+  pt.name = "w";
+  pt.dtype = onnx::TensorProto::FLOAT;
+  pt.shape = {4};
+  EncodeStream(std::vector<uint8_t>(16, 7), {}, &pt.payload);
+  c.tensors.push_back(pt);
+  c.exact_onnx = true;
+  c.onnx_size = skel.size() + 22;  // the restored size is right
+  c.onnx_checksum = 42;            // its checksum is not
+  const auto a = SerializeArtifact(c);
+  TempDir dir;
+  fs::create_directories(dir / "out");
+  testing::WriteFile(dir / "c.mpk", std::string(a.begin(), a.end()));
+  auto u = UnpackModel(dir / "c.mpk", dir / "out" / "m.onnx");
+  ASSERT_FALSE(u.ok());
+  EXPECT_EQ(u.status().code(), StatusCode::kCorrupt) << u.status().message();
+  EXPECT_NE(u.status().message().find("checksum"), std::string::npos) << u.status().message();
+  EXPECT_TRUE(fs::is_empty(dir / "out"));
+
+  // The same artifact with the right checksum restores.
+  onnx::ModelProto full = p;
+  full.mutable_graph()->mutable_initializer(0)->set_raw_data(std::string(16, 7));
+  std::string expected;
+  ASSERT_TRUE(full.SerializeToString(&expected));
+  c.onnx_size = expected.size();
+  c.onnx_checksum = Checksum(expected.data(), expected.size());
+  const auto good = SerializeArtifact(c);
+  testing::WriteFile(dir / "g.mpk", std::string(good.begin(), good.end()));
+  auto ok = UnpackModel(dir / "g.mpk", dir / "out" / "m.onnx");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_TRUE(ok->byte_exact_checked);
+  EXPECT_EQ(ReadFile(dir / "out" / "m.onnx"), expected);
 }
 
 TEST(ArtifactRoundTrip, ExternalLocationsOutsideTheOutputFolderAreRefused) {
