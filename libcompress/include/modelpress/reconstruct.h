@@ -146,6 +146,19 @@ Result<RefitResult> RefitWeights(const TensorView& weights, int output_axis, std
                                  std::span<const double> gram, int64_t groups, const RefitOptions& options,
                                  const RefitTarget* target = nullptr);
 
+// RefitWeights for float32 weights, in place: `weights` is overwritten with the
+// re-fitted values (RefitResult::weights stays empty), and `gram` is the
+// working storage of the factorisation, so no copy of either is made. `gram`
+// holds the same values again on return, also on error; its upper triangle
+// is rebuilt from the lower one, so each matrix must be symmetric (as
+// GramAccumulator::Gram() gives). Beyond the weights and H, the re-fit holds
+// a few blocks of rows per thread. On error after the arguments are checked
+// (a dampened H that is not positive definite), `weights` may be partly
+// re-fitted.
+Result<RefitResult> RefitWeightsInPlace(const MutableTensorView& weights, int output_axis,
+                                        std::span<const uint8_t> keep, std::span<double> gram, int64_t groups,
+                                        const RefitOptions& options, const RefitTarget* target = nullptr);
+
 // The OBS saliency w^2 / [(H + damp * mean(diag H) I)^-1]_ii of every
 // element (same layout as RefitWeights): the increase of the layer's squared
 // output error when that weight alone is removed and the rest re-fitted.
