@@ -38,12 +38,9 @@ int main(int argc, char** argv) {
   const int64_t n = x->shape[0], in = w->shape[0];
 
   auto t0 = std::chrono::steady_clock::now();
-  std::vector<double> h;
-  {
-    GramAccumulator acc(in);  // released once H is copied out
-    if (!acc.Add({x->as<float>(), static_cast<size_t>(x->size())}, n).ok()) return 1;
-    h = acc.Gram();
-  }
+  GramAccumulator acc(in);
+  if (!acc.Add({x->as<float>(), static_cast<size_t>(x->size())}, n).ok()) return 1;
+  std::vector<double> h = acc.ReleaseGram();  // moved out, so H is held once
   const double gram_s = Seconds(t0);
 
   struct Case {

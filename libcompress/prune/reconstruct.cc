@@ -521,8 +521,8 @@ Status ReconstructLayers(Model& model, const Model* dense, const std::vector<Job
     for (size_t k = 0; k < ids.size(); ++k) {
       std::vector<double> gram, cross, dense_gram;
       const int64_t samples = stats[k].h.empty() ? 0 : stats[k].h[0].rows();
-      // Each accumulator is released as soon as its matrix is copied out, so
-      // a layer's matrices are not held twice during its re-fit.
+      // Each accumulator's matrix is moved out, so a layer's matrices are not
+      // held twice during its re-fit.
       for (size_t g = 0; g < stats[k].h.size(); ++g) {
         auto append = [](std::vector<double>& to, std::vector<double> m) {
           if (to.empty()) {
@@ -531,13 +531,10 @@ Status ReconstructLayers(Model& model, const Model* dense, const std::vector<Job
             to.insert(to.end(), m.begin(), m.end());
           }
         };
-        append(gram, stats[k].h[g].Gram());
-        stats[k].h[g] = GramAccumulator(0);
+        append(gram, stats[k].h[g].ReleaseGram());
         if (dense) {
-          append(cross, stats[k].cross[g].Cross());
-          stats[k].cross[g] = CrossGramAccumulator(0);
-          append(dense_gram, stats[k].dense[g].Gram());
-          stats[k].dense[g] = GramAccumulator(0);
+          append(cross, stats[k].cross[g].ReleaseCross());
+          append(dense_gram, stats[k].dense[g].ReleaseGram());
         }
       }
       const RefitTarget target{cross, dense_gram};

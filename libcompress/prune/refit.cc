@@ -509,6 +509,17 @@ std::vector<double> GramAccumulator::Gram() const {
   return h;
 }
 
+std::vector<double> GramAccumulator::ReleaseGram() {
+  Flush();  // adds the pending rows as Gram() does
+  const int64_t c = columns_;
+  std::vector<double> h = std::move(lower_);
+  for (int64_t i = 0; i < c; ++i) {
+    for (int64_t j = i + 1; j < c; ++j) h[i * c + j] = h[j * c + i];
+  }
+  *this = GramAccumulator(0);
+  return h;
+}
+
 CrossGramAccumulator::CrossGramAccumulator(int64_t columns, int64_t chunk_rows)
     : columns_(std::max<int64_t>(0, columns)),
       chunk_rows_(std::max<int64_t>(1, chunk_rows)),
@@ -555,6 +566,13 @@ std::vector<double> CrossGramAccumulator::Cross() const {
     const MatF p = a.transpose() * b;
     for (int64_t i = 0; i < c * c; ++i) t[i] += p.data()[i];
   }
+  return t;
+}
+
+std::vector<double> CrossGramAccumulator::ReleaseCross() {
+  Flush();
+  std::vector<double> t = std::move(total_);
+  *this = CrossGramAccumulator(0);
   return t;
 }
 

@@ -50,6 +50,10 @@ class GramAccumulator {
   // H as a full symmetric columns x columns matrix, row-major.
   std::vector<double> Gram() const;
 
+  // The same matrix as Gram(), moved out instead of copied (so H is not held
+  // twice); the accumulator is left empty, with 0 columns.
+  std::vector<double> ReleaseGram();
+
  private:
   void Flush();
 
@@ -76,6 +80,10 @@ class CrossGramAccumulator {
 
   // C as a columns x columns matrix, row-major (not symmetric).
   std::vector<double> Cross() const;
+
+  // The same matrix as Cross(), moved out instead of copied; the accumulator
+  // is left empty, with 0 columns.
+  std::vector<double> ReleaseCross();
 
  private:
   void Flush();
