@@ -258,28 +258,67 @@ struct ErrorSums {
   double signal = 0, before = 0, after = 0;
 };
 
-// The errors of one group's measured rows: `w` the original rows, `fitted`
-// the re-fitted ones, `keep` their masks (row-major, like `w`). `h` is the
-// group's undampened H; `cross` and `dense` are X'^T X and X^T X with a target.
-ErrorSums GroupErrors(const MatF& w, const MatF& fitted, const std::vector<uint8_t>& keep, const MapD& h,
-                      const double* cross, const double* dense, const RefitOptions& o) {
-  const int64_t n = w.rows(), c = w.cols();
+// The rows the errors are measured on, stacked as d = [w; pruned - w;
+// fitted - w] (n rows each). Float32 for big layers without a target, whose
+// products are float32 (w and pruned - w are exact in it; fitted - w is
+// rounded as a float64 difference), float64 otherwise. Filled while the rows
+// are re-fitted, so no other copy of them is kept.
+class ErrorRows {
+ public:
+  ErrorRows(int64_t n, int64_t c, bool single) : n_(n), single_(single) {
+    if (single) {
+      f_.resize(3 * n, c);
+    } else {
+      d_.resize(3 * n, c);
+    }
+  }
+  int64_t size() const { return n_; }
+  bool single() const { return single_; }
+  const MatD& d() const { return d_; }
+  const MatF& f() const { return f_; }
+
+  // Row p from the original weights and their mask.
+  void SetOriginal(int64_t p, const float* w, const uint8_t* keep) {
+    for (int64_t j = 0; j < Columns(); ++j) {
+      const double wv = w[j];
+      Put(p, j, wv);
+      Put(n_ + p, j, (keep[j] ? wv : 0.0) - wv);
+    }
+  }
+  // Row p's re-fitted weights (after SetOriginal).
+  void SetFitted(int64_t p, const float* fitted) {
+    for (int64_t j = 0; j < Columns(); ++j) {
+      const double wv = single_ ? static_cast<double>(f_(p, j)) : d_(p, j);
+      Put(2 * n_ + p, j, static_cast<double>(fitted[j]) - wv);
+    }
+  }
+
+ private:
+  int64_t Columns() const { return single_ ? f_.cols() : d_.cols(); }
+  void Put(int64_t a, int64_t j, double v) {
+    if (single_) {
+      f_(a, j) = static_cast<float>(v);
+    } else {
+      d_(a, j) = v;
+    }
+  }
+
+  int64_t n_ = 0;
+  bool single_ = false;
+  MatD d_;
+  MatF f_;
+};
+
+// The error sums of one group's measured rows. `h` is the group's undampened
+// H; `cross` and `dense` are X'^T X and X^T X with a target.
+ErrorSums GroupErrors(const ErrorRows& rows, const MapD& h, const double* cross, const double* dense,
+                      const RefitOptions& o) {
+  const int64_t n = rows.size(), c = h.rows();
   ErrorSums s;
   if (n == 0) return s;
-  // The rows of d: w, pruned - w, fitted - w.
-  const auto value = [&](int64_t a, int64_t j) -> double {
-    const int64_t i = a % n;
-    const double wv = w(i, j);
-    if (a < n) return wv;
-    if (a < 2 * n) return (keep[i * c + j] ? wv : 0.0) - wv;
-    return static_cast<double>(fitted(i, j)) - wv;
-  };
   VecD q(3 * n);
-  if (cross || c <= o.exact_max_columns) {
-    MatD d(3 * n, c);
-    for (int64_t a = 0; a < 3 * n; ++a) {
-      for (int64_t j = 0; j < c; ++j) d(a, j) = value(a, j);
-    }
+  if (!rows.single()) {
+    const MatD& d = rows.d();
     if (cross) {
       // ||X' v - X w||^2 = v^T H' v - 2 v^T C w + w^T G w for v = pruned, fitted.
       Eigen::Map<const MatD> cm(cross, c, c), dm(dense, c, c);
@@ -295,13 +334,10 @@ ErrorSums GroupErrors(const MatF& w, const MatF& fitted, const std::vector<uint8
       q = (d * h).cwiseProduct(d).rowwise().sum();
     }
   } else {
-    // Big layers: float32 products, H converted one panel of rows at a time
-    // (H is symmetric, so rows k0.. of H are its columns k0..).
-    MatF df(3 * n, c);
-    for (int64_t a = 0; a < 3 * n; ++a) {
-      for (int64_t j = 0; j < c; ++j) df(a, j) = static_cast<float>(value(a, j));
-    }
-    const int64_t kPanel = 256, panels = (c + kPanel - 1) / kPanel;
+    // Float32 products, with H converted one panel of rows at a time (H is
+    // symmetric, so rows k0.. of H are its columns k0..).
+    const MatF& df = rows.f();
+    const int64_t kPanel = 128, panels = (c + kPanel - 1) / kPanel;
     std::vector<VecD> part(static_cast<size_t>(panels));
     ParallelFor(
         panels,
@@ -309,7 +345,11 @@ ErrorSums GroupErrors(const MatF& w, const MatF& fitted, const std::vector<uint8
           const int64_t k0 = p * kPanel, kb = std::min(kPanel, c - k0);
           const MatF hp = h.middleRows(k0, kb).cast<float>();
           const MatF t = df * hp.transpose();  // columns k0.. of d H
-          part[p] = t.cast<double>().cwiseProduct(df.middleCols(k0, kb).cast<double>()).rowwise().sum();
+          VecD& qp = part[p];
+          qp.setZero(3 * n);
+          for (int64_t a = 0; a < 3 * n; ++a) {
+            for (int64_t k = 0; k < kb; ++k) qp(a) += static_cast<double>(t(a, k)) * df(a, k0 + k);
+          }
         },
         o.threads);
     q.setZero();
@@ -368,8 +408,7 @@ Result<RefitResult> RefitInPlace(std::span<float> w, const RowLayout& l, std::sp
     // The measured rows of this group: every step-th row of the tensor.
     const int64_t first_pick = (g0 + step - 1) / step * step;
     const int64_t picks = first_pick < g0 + per ? (g0 + per - 1 - first_pick) / step + 1 : 0;
-    MatF pick_w(picks, c), pick_fitted(picks, c);
-    std::vector<uint8_t> pick_keep(static_cast<size_t>(picks * c));
+    ErrorRows measured(picks, c, !target && c > o.exact_max_columns);
 
     const int64_t blocks = (per + kRowBlock - 1) / kRowBlock;
     std::vector<Status> status(static_cast<size_t>(blocks));
@@ -390,9 +429,7 @@ Result<RefitResult> RefitInPlace(std::span<float> w, const RowLayout& l, std::sp
           }
           for (int64_t r = 0; r < n; ++r) {
             if ((r0 + r) % step != 0) continue;
-            const int64_t p = (r0 + r - first_pick) / step;
-            pick_w.row(p) = cur.row(r);
-            std::copy_n(k.begin() + r * c, c, pick_keep.begin() + p * c);
+            measured.SetOriginal((r0 + r - first_pick) / step, cur.row(r).data(), k.data() + r * c);
           }
           if (target) {
             Eigen::Map<const MatD> cm(cross, c, c);
@@ -416,7 +453,7 @@ Result<RefitResult> RefitInPlace(std::span<float> w, const RowLayout& l, std::sp
           }
           for (int64_t r = 0; r < n; ++r) {
             for (int64_t j = 0; j < c; ++j) w[l.Element(r0 + r, j)] = k[r * c + j] ? cur(r, j) : 0.0f;
-            if ((r0 + r) % step == 0) pick_fitted.row((r0 + r - first_pick) / step) = cur.row(r);
+            if ((r0 + r) % step == 0) measured.SetFitted((r0 + r - first_pick) / step, cur.row(r).data());
           }
         },
         o.threads);
@@ -427,7 +464,7 @@ Result<RefitResult> RefitInPlace(std::span<float> w, const RowLayout& l, std::sp
     }
     for (const Status& s : status) MP_RETURN_IF_ERROR(s.WithPrefix("re-fit"));
 
-    const ErrorSums e = GroupErrors(pick_w, pick_fitted, pick_keep, h, cross,
+    const ErrorSums e = GroupErrors(measured, h, cross,
                                     target ? target->dense_gram.data() + g * c * c : nullptr, o);
     total.signal += e.signal;
     total.before += e.before;
@@ -456,18 +493,43 @@ GramAccumulator::GramAccumulator(int64_t columns, int64_t chunk_rows)
       chunk_rows_(std::max<int64_t>(1, chunk_rows)),
       lower_(static_cast<size_t>(columns_ * columns_), 0.0) {}
 
+namespace {
+
+// Adds X^T X of `n` rows `x` (row-major float32, c columns) to the lower
+// triangle of `lower` (row-major c x c float64), one panel of rows of the
+// product at a time: each panel is a float32 product, and only a panel
+// (kPanel x c) is held at once, not a c x c matrix.
+void AddLowerGram(const float* x, int64_t n, int64_t c, double* lower) {
+  const int64_t kPanel = 256;
+  Eigen::Map<const MatF> xm(x, n, c);
+  for (int64_t i0 = 0; i0 < c; i0 += kPanel) {
+    const int64_t i1 = std::min(c, i0 + kPanel);
+    const MatF p = xm.middleCols(i0, i1 - i0).transpose() * xm.leftCols(i1);  // rows i0..i1, columns 0..i1
+    for (int64_t i = i0; i < i1; ++i) {
+      for (int64_t j = 0; j <= i; ++j) lower[i * c + j] += p(i - i0, j);
+    }
+  }
+}
+
+// Adds A^T B of `n` paired rows (row-major float32, c columns each) to
+// `total` (row-major c x c float64), one panel of rows at a time as above.
+void AddCross(const float* a, const float* b, int64_t n, int64_t c, double* total) {
+  const int64_t kPanel = 256;
+  Eigen::Map<const MatF> am(a, n, c), bm(b, n, c);
+  for (int64_t i0 = 0; i0 < c; i0 += kPanel) {
+    const int64_t i1 = std::min(c, i0 + kPanel);
+    const MatF p = am.middleCols(i0, i1 - i0).transpose() * bm;
+    for (int64_t i = i0; i < i1; ++i) {
+      for (int64_t j = 0; j < c; ++j) total[i * c + j] += p(i - i0, j);
+    }
+  }
+}
+
+}  // namespace
+
 void GramAccumulator::Flush() {
   if (pending_ == 0) return;
-  const int64_t c = columns_;
-  // The chunk product lives only during the flush, so an accumulator holds H
-  // and one chunk of rows between batches.
-  MatF s = MatF::Zero(c, c);
-  Eigen::Map<const MatF> x(buffer_.data(), pending_, c);
-  s.selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
-  // Row-major storage: the lower triangle of row i is [i*c, i*c + i].
-  for (int64_t i = 0; i < c; ++i) {
-    for (int64_t j = 0; j <= i; ++j) lower_[i * c + j] += s(i, j);
-  }
+  AddLowerGram(buffer_.data(), pending_, columns_, lower_.data());
   rows_ += pending_;
   pending_ = 0;
   buffer_.clear();
@@ -495,14 +557,7 @@ Status GramAccumulator::Add(std::span<const float> values, int64_t row_count) {
 std::vector<double> GramAccumulator::Gram() const {
   const int64_t c = columns_;
   std::vector<double> h = lower_;
-  if (pending_ > 0) {
-    MatF s = MatF::Zero(c, c);
-    Eigen::Map<const MatF> x(buffer_.data(), pending_, c);
-    s.selfadjointView<Eigen::Lower>().rankUpdate(x.transpose());
-    for (int64_t i = 0; i < c; ++i) {
-      for (int64_t j = 0; j <= i; ++j) h[i * c + j] += s(i, j);
-    }
-  }
+  if (pending_ > 0) AddLowerGram(buffer_.data(), pending_, c, h.data());
   for (int64_t i = 0; i < c; ++i) {
     for (int64_t j = i + 1; j < c; ++j) h[i * c + j] = h[j * c + i];
   }
@@ -527,10 +582,7 @@ CrossGramAccumulator::CrossGramAccumulator(int64_t columns, int64_t chunk_rows)
 
 void CrossGramAccumulator::Flush() {
   if (pending_ == 0) return;
-  const int64_t c = columns_;
-  Eigen::Map<const MatF> a(a_.data(), pending_, c), b(b_.data(), pending_, c);
-  const MatF p = a.transpose() * b;
-  for (int64_t i = 0; i < c * c; ++i) total_[i] += p.data()[i];
+  AddCross(a_.data(), b_.data(), pending_, columns_, total_.data());
   rows_ += pending_;
   pending_ = 0;
   a_.clear();
@@ -561,11 +613,7 @@ Status CrossGramAccumulator::Add(std::span<const float> a, std::span<const float
 std::vector<double> CrossGramAccumulator::Cross() const {
   const int64_t c = columns_;
   std::vector<double> t = total_;
-  if (pending_ > 0) {
-    Eigen::Map<const MatF> a(a_.data(), pending_, c), b(b_.data(), pending_, c);
-    const MatF p = a.transpose() * b;
-    for (int64_t i = 0; i < c * c; ++i) t[i] += p.data()[i];
-  }
+  if (pending_ > 0) AddCross(a_.data(), b_.data(), pending_, c, t.data());
   return t;
 }
 
