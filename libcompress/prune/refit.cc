@@ -63,32 +63,12 @@ MatD Dampened(std::span<const double> gram, int64_t g, int64_t c, double damp) {
   return h;
 }
 
-// The inverse of a lower-triangular L, solved in column blocks in parallel.
-MatD LowerInverse(const MatD& l, int threads) {
-  const int64_t c = l.rows();
-  MatD inv = MatD::Zero(c, c);
-  const int64_t kBlock = 64;
-  const int64_t blocks = (c + kBlock - 1) / kBlock;
-  ParallelFor(
-      blocks,
-      [&](int64_t b) {
-        const int64_t j0 = b * kBlock, n = std::min(kBlock, c - j0);
-        // Column j of L^-1 is zero above row j, so only rows j0.. take part.
-        MatD rhs = MatD::Zero(c - j0, n);
-        for (int64_t j = 0; j < n; ++j) rhs(j, j) = 1;
-        l.bottomRightCorner(c - j0, c - j0).triangularView<Eigen::Lower>().solveInPlace(rhs);
-        inv.block(j0, j0, c - j0, n) = rhs;
-      },
-      threads);
-  return inv;
-}
-
-// The same inverse computed in place: L^-1 replaces L in the lower triangle
-// of `a` (diagonal included) and the strict upper triangle is not touched.
-// Column block j0 of L^-1 reads only columns j0.. of L, so the blocks are
-// solved left to right in waves: a wave's blocks are solved in parallel into
-// scratch and written back once all are done, which overwrites only columns
-// no later block reads. Each block is solved as LowerInverse solves it.
+// The inverse of a lower-triangular L, in place: L^-1 replaces L in the
+// lower triangle of `a` (diagonal included) and the strict upper triangle is
+// not touched. Column block j0 of L^-1 is zero above row j0 and reads only
+// columns j0.. of L, so the blocks are solved left to right in waves: a
+// wave's blocks are solved in parallel into scratch and written back once
+// all are done, which overwrites only columns no later block reads.
 void InvertLowerInPlace(MapD a, int threads) {
   const int64_t c = a.rows();
   const int64_t kBlock = 64;
@@ -161,12 +141,14 @@ Status FactorInPlace(MapD h, const VecD& dd, int threads) {
   return ok ? Status::Ok() : InvalidArgument("H is not positive definite");
 }
 
-// [H^-1]_ii from H = L L^T: the squared norms of the columns of L^-1.
-Result<VecD> InverseDiagonal(const MatD& h, int threads) {
-  Eigen::LLT<MatD> llt(h);
+// [H^-1]_ii from H = L L^T: the squared norms of the columns of L^-1. H is
+// consumed: factorised and inverted in its own storage.
+Result<VecD> InverseDiagonal(MatD h, int threads) {
+  Eigen::LLT<Eigen::Ref<MatD>> llt(h);  // L overwrites the lower triangle of h
   if (llt.info() != Eigen::Success) return InvalidArgument("H is not positive definite");
-  const MatD l = llt.matrixL();
-  return VecD(LowerInverse(l, threads).colwise().squaredNorm().transpose());
+  InvertLowerInPlace(MapD(h.data(), h.rows(), h.cols()), threads);
+  h.triangularView<Eigen::StrictlyUpper>().setZero();
+  return VecD(h.colwise().squaredNorm().transpose());
 }
 
 // Exact re-fit of a block of rows `w` (row-major, `keep` in the same layout)

@@ -35,7 +35,7 @@ namespace modelpress {
 // number of calibration rows (a 3x3 Conv on 256 images of 32x32 adds 262,144
 // rows); with a float64 total only the chunk's own error remains, and it does
 // not depend on how much data is streamed. Memory: H (columns^2 doubles) and
-// one chunk of rows; a float32 chunk product of columns^2 exists during a flush.
+// one chunk of rows; a flush multiplies 256 rows of H at a time (float32).
 class GramAccumulator {
  public:
   explicit GramAccumulator(int64_t columns, int64_t chunk_rows = 256);
