@@ -159,10 +159,11 @@ Result<RefitResult> RefitWeights(const TensorView& weights, int output_axis, std
 // working storage of the factorisation, so no copy of either is made. `gram`
 // holds the same values again on return, also on error; its upper triangle
 // is rebuilt from the lower one, so each matrix must be symmetric (as
-// GramAccumulator::Gram() gives). Beyond the weights and H, the re-fit holds
-// a few blocks of rows per thread. On error after the arguments are checked
-// (a dampened H that is not positive definite), `weights` may be partly
-// re-fitted.
+// GramAccumulator::Gram() gives), and must not share storage with the
+// target's matrices. Beyond the weights and H, the re-fit holds a block of
+// rows per thread and the rows the errors are measured on. On error after
+// the arguments are checked (H, or H restricted to a row's kept columns,
+// not positive definite once dampened), `weights` may be partly re-fitted.
 Result<RefitResult> RefitWeightsInPlace(const MutableTensorView& weights, int output_axis,
                                         std::span<const uint8_t> keep, std::span<double> gram, int64_t groups,
                                         const RefitOptions& options, const RefitTarget* target = nullptr);
