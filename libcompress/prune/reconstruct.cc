@@ -428,14 +428,6 @@ Result<std::vector<uint8_t>> ChooseMask(const TensorView& w, const Layer* layer,
   return keep;
 }
 
-Status WriteFloats(Model& model, const std::string& name, std::span<const float> values) {
-  MP_ASSIGN_OR_RETURN(MutableTensorView m, model.MutableTensor(name));
-  auto dst = m.span<float>();
-  if (m.dtype != DType::kFloat32 || dst.size() != values.size()) return Internal("re-fit: '" + name + "' changed type");
-  std::copy(values.begin(), values.end(), dst.begin());
-  return Status::Ok();
-}
-
 Result<Model> Clone(const Model& model) {
   return Model::FromProto(onnx::ModelProto(model.proto()), model.base_dir(), model.source());
 }
@@ -466,14 +458,14 @@ Status ReconstructLayers(Model& model, const Model* dense, const std::vector<Job
   }
   FindDependencies(model, layers);
 
-  auto finish = [&](size_t i, std::span<const double> gram, int64_t samples, const RefitTarget* target) -> Status {
+  auto finish = [&](size_t i, std::span<double> gram, int64_t samples, const RefitTarget* target) -> Status {
     const Layer& l = layers[i];
     MP_ASSIGN_OR_RETURN(TensorView w, model.View(l.tensor));
     // The re-fit's target weights: the dense ones (the current ones differ
     // after an earlier step of a gradual schedule).
     MP_ASSIGN_OR_RETURN(TensorView target_w, dense ? dense->View(l.tensor) : model.View(l.tensor));
     const bool fit = l.reason.empty() && samples > 0;
-    MP_ASSIGN_OR_RETURN(std::vector<uint8_t> keep, ChooseMask(w, fit ? &l : nullptr, jobs[i].rule, fit ? gram : std::span<const double>(), o));
+    MP_ASSIGN_OR_RETURN(std::vector<uint8_t> keep, ChooseMask(w, fit ? &l : nullptr, jobs[i].rule, fit ? std::span<const double>(gram) : std::span<const double>(), o));
     RefitReport r;
     r.tensor = l.tensor;
     r.node = l.node_name;
@@ -486,11 +478,20 @@ Status ReconstructLayers(Model& model, const Model* dense, const std::vector<Job
       MP_ASSIGN_OR_RETURN(MutableTensorView m, model.MutableTensor(l.tensor));
       MP_RETURN_IF_ERROR(ApplyMask(m, keep));
     } else {
-      MP_ASSIGN_OR_RETURN(RefitResult res, RefitWeights(target_w, l.output_axis, keep, gram, l.groups, o.refit, target));
+      // The re-fit starts from the target weights and runs in place, in the
+      // model's tensor and in the layer's Gram storage.
+      MP_ASSIGN_OR_RETURN(MutableTensorView m, model.MutableTensor(l.tensor));
+      const std::span<float> dst = m.span<float>();
+      if (m.dtype != DType::kFloat32 || static_cast<int64_t>(dst.size()) != target_w.size()) {
+        return Internal("re-fit: '" + l.tensor + "' is not float32 or changed size");
+      }
+      if (dense) {
+        for (int64_t e = 0; e < target_w.size(); ++e) dst[e] = static_cast<float>(target_w.AsDouble(e));
+      }
+      MP_ASSIGN_OR_RETURN(RefitResult res, RefitWeightsInPlace(m, l.output_axis, keep, gram, l.groups, o.refit, target));
       r.method = std::string(RefitMethodName(res.method));
       r.error_before = res.error_before;
       r.error_after = res.error_after;
-      MP_RETURN_IF_ERROR(WriteFloats(model, l.tensor, res.weights));
     }
     reports->push_back(std::move(r));
     return Status::Ok();
@@ -520,8 +521,8 @@ Status ReconstructLayers(Model& model, const Model* dense, const std::vector<Job
     for (size_t k = 0; k < ids.size(); ++k) {
       std::vector<double> gram, cross, dense_gram;
       const int64_t samples = stats[k].h.empty() ? 0 : stats[k].h[0].rows();
-      // Each accumulator is released as soon as its matrix is copied out, so
-      // a layer's matrices are not held twice during its re-fit.
+      // Each accumulator's matrix is moved out, so a layer's matrices are not
+      // held twice during its re-fit.
       for (size_t g = 0; g < stats[k].h.size(); ++g) {
         auto append = [](std::vector<double>& to, std::vector<double> m) {
           if (to.empty()) {
@@ -530,13 +531,10 @@ Status ReconstructLayers(Model& model, const Model* dense, const std::vector<Job
             to.insert(to.end(), m.begin(), m.end());
           }
         };
-        append(gram, stats[k].h[g].Gram());
-        stats[k].h[g] = GramAccumulator(0);
+        append(gram, stats[k].h[g].ReleaseGram());
         if (dense) {
-          append(cross, stats[k].cross[g].Cross());
-          stats[k].cross[g] = CrossGramAccumulator(0);
-          append(dense_gram, stats[k].dense[g].Gram());
-          stats[k].dense[g] = GramAccumulator(0);
+          append(cross, stats[k].cross[g].ReleaseCross());
+          append(dense_gram, stats[k].dense[g].ReleaseGram());
         }
       }
       const RefitTarget target{cross, dense_gram};

@@ -278,6 +278,121 @@ TEST(RefitWeights, RefusesMismatchedArguments) {
   EXPECT_FALSE(RefitWeights(w, 0, l.keep, l.h, 1, o).ok());
 }
 
+// SparseGPT's elimination with a single pruned weight in column j of a row
+// gives the least-squares optimum of the columns after j with the columns
+// before j left as they are: U's row j (U^T U = H^-1) holds that update. One
+// row per j checks U row by row against a solve that never forms H^-1.
+// 150 columns: U is inverted in several column blocks, the last one partial.
+TEST(RefitWeights, ObsSinglePruneEqualsLeastSquaresOverLaterColumns) {
+  Layer l;
+  l.cols = 150;
+  l.n = 400;
+  l.x = CorrelatedRows(l.n, l.cols, 19);
+  l.w = RandomValues(static_cast<size_t>(l.rows * l.cols), 20);
+  for (float& v : l.w) v = v == 0 ? 0.5f : v;  // no zero weight, so each row prunes exactly one
+  GramAccumulator acc(l.cols);
+  ASSERT_TRUE(acc.Add(l.x, l.n).ok());
+  l.h = acc.Gram();
+  const int64_t stride = 13;
+  l.keep.assign(l.w.size(), 1);
+  for (int64_t r = 0; r < l.rows; ++r) l.keep[r * l.cols + stride * r] = 0;
+  RefitOptions o;
+  o.damp = 0;
+  o.method = RefitMethod::kObs;
+  auto res = RefitWeights(FloatView(l.w, {l.rows, l.cols}), 0, l.keep, l.h, 1, o);
+  ASSERT_TRUE(res.ok()) << res.status().message();
+  for (int64_t r = 0; r < l.rows; ++r) {
+    const int64_t j = stride * r;
+    const float* w = &l.w[r * l.cols];
+    const float* got = &res->weights[r * l.cols];
+    for (int64_t t = 0; t < j; ++t) EXPECT_EQ(got[t], w[t]) << r << "," << t;
+    EXPECT_EQ(got[j], 0.0f);
+    if (j + 1 == l.cols) continue;
+    // min over z of ||X_{>j} z - X_{>=j} w_{>=j}||.
+    std::vector<double> b(static_cast<size_t>(l.n), 0.0);
+    std::vector<std::vector<double>> cols;
+    for (int64_t t = 0; t < l.n; ++t) {
+      for (int64_t c = j; c < l.cols; ++c) b[t] += static_cast<double>(l.x[t * l.cols + c]) * w[c];
+    }
+    for (int64_t c = j + 1; c < l.cols; ++c) {
+      std::vector<double> col(static_cast<size_t>(l.n));
+      for (int64_t t = 0; t < l.n; ++t) col[t] = l.x[t * l.cols + c];
+      cols.push_back(std::move(col));
+    }
+    const auto z = LeastSquares(cols, b);
+    for (int64_t c = j + 1; c < l.cols; ++c) {
+      EXPECT_NEAR(got[c], z[c - j - 1], 1e-3 * (1 + std::fabs(z[c - j - 1]))) << r << "," << c;
+    }
+  }
+}
+
+// The in-place re-fit writes what RefitWeights returns, and hands the Gram
+// storage back holding H bit for bit (groups, both methods, with a target).
+TEST(RefitWeights, InPlaceMatchesCopyAndRestoresGram) {
+  const Layer a = MakeLayer(21), b = MakeLayer(22);
+  std::vector<double> gram = a.h;
+  gram.insert(gram.end(), b.h.begin(), b.h.end());  // two groups of 6 rows
+  std::vector<double> cross = gram;
+  for (size_t i = 0; i < cross.size(); ++i) cross[i] *= 0.9 + 0.01 * static_cast<double>(i % 7);  // not symmetric
+  const RefitTarget target{cross, gram};
+  for (RefitMethod m : {RefitMethod::kExact, RefitMethod::kObs}) {
+    for (const RefitTarget* t : {static_cast<const RefitTarget*>(nullptr), &target}) {
+      RefitOptions o;
+      o.method = m;
+      o.block = 5;
+      auto want = RefitWeights(FloatView(a.w, {a.rows, a.cols}), 0, a.keep, gram, 2, o, t);
+      ASSERT_TRUE(want.ok()) << want.status().message();
+      std::vector<float> w = a.w;
+      std::vector<double> h = gram;
+      const MutableTensorView wm{DType::kFloat32, {a.rows, a.cols}, std::as_writable_bytes(std::span(w))};
+      auto got = RefitWeightsInPlace(wm, 0, a.keep, h, 2, o, t);
+      ASSERT_TRUE(got.ok()) << got.status().message();
+      EXPECT_TRUE(got->weights.empty());
+      EXPECT_EQ(w, want->weights) << RefitMethodName(m) << (t ? " with target" : "");
+      EXPECT_EQ(got->error_before, want->error_before);
+      EXPECT_EQ(got->error_after, want->error_after);
+      EXPECT_LT(got->error_after, got->error_before);
+      EXPECT_EQ(h, gram) << RefitMethodName(m) << (t ? " with target" : "");
+    }
+  }
+}
+
+TEST(RefitWeights, InPlaceFailureRestoresGram) {
+  const Layer l = MakeLayer(23);
+  std::vector<double> bad = l.h;
+  for (int64_t i = 0; i < l.cols; ++i) bad[i * l.cols + i] = -bad[i * l.cols + i];  // not positive definite
+  for (RefitMethod m : {RefitMethod::kExact, RefitMethod::kObs}) {
+    const RefitTarget target{bad, bad};
+    RefitOptions o;
+    o.method = m;
+    std::vector<float> w = l.w;
+    std::vector<double> h = bad;
+    const MutableTensorView wm{DType::kFloat32, {l.rows, l.cols}, std::as_writable_bytes(std::span(w))};
+    EXPECT_FALSE(RefitWeightsInPlace(wm, 0, l.keep, h, 1, o, m == RefitMethod::kExact ? &target : nullptr).ok());
+    EXPECT_EQ(h, bad) << RefitMethodName(m);
+  }
+  // Other weight types are refused in place.
+  std::vector<double> w64(l.w.begin(), l.w.end());
+  std::vector<double> h = l.h;
+  const MutableTensorView wm{DType::kFloat64, {l.rows, l.cols}, std::as_writable_bytes(std::span(w64))};
+  EXPECT_FALSE(RefitWeightsInPlace(wm, 0, l.keep, h, 1, {}).ok());
+}
+
+TEST(GramAccumulator, ReleaseGivesTheSameMatrices) {
+  const int64_t n = 53, c = 9;
+  const auto x = CorrelatedRows(n, c, 31), y = CorrelatedRows(n, c, 32);
+  GramAccumulator h(c, /*chunk_rows=*/16);
+  CrossGramAccumulator cross(c, /*chunk_rows=*/16);
+  ASSERT_TRUE(h.Add(x, n).ok());
+  ASSERT_TRUE(cross.Add(x, y, n).ok());
+  const auto want_h = h.Gram(), want_c = cross.Cross();
+  EXPECT_EQ(h.ReleaseGram(), want_h);  // 53 rows: the last chunk is still pending
+  EXPECT_EQ(cross.ReleaseCross(), want_c);
+  EXPECT_EQ(h.columns(), 0);
+  EXPECT_EQ(cross.columns(), 0);
+  EXPECT_TRUE(h.Gram().empty());
+}
+
 TEST(ObsSaliency, MasksKeepExactCountsAndNMPatterns) {
   const Layer l = MakeLayer(17);
   const TensorView w = FloatView(l.w, {l.rows, l.cols});

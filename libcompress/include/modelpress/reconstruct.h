@@ -35,7 +35,7 @@ namespace modelpress {
 // number of calibration rows (a 3x3 Conv on 256 images of 32x32 adds 262,144
 // rows); with a float64 total only the chunk's own error remains, and it does
 // not depend on how much data is streamed. Memory: H (columns^2 doubles) and
-// one chunk of rows; a float32 chunk product of columns^2 exists during a flush.
+// one chunk of rows; a flush multiplies 256 rows of H at a time (float32).
 class GramAccumulator {
  public:
   explicit GramAccumulator(int64_t columns, int64_t chunk_rows = 256);
@@ -49,6 +49,10 @@ class GramAccumulator {
 
   // H as a full symmetric columns x columns matrix, row-major.
   std::vector<double> Gram() const;
+
+  // The same matrix as Gram(), moved out instead of copied (so H is not held
+  // twice); the accumulator is left empty, with 0 columns.
+  std::vector<double> ReleaseGram();
 
  private:
   void Flush();
@@ -76,6 +80,10 @@ class CrossGramAccumulator {
 
   // C as a columns x columns matrix, row-major (not symmetric).
   std::vector<double> Cross() const;
+
+  // The same matrix as Cross(), moved out instead of copied; the accumulator
+  // is left empty, with 0 columns.
+  std::vector<double> ReleaseCross();
 
  private:
   void Flush();
@@ -145,6 +153,20 @@ struct RefitTarget {
 Result<RefitResult> RefitWeights(const TensorView& weights, int output_axis, std::span<const uint8_t> keep,
                                  std::span<const double> gram, int64_t groups, const RefitOptions& options,
                                  const RefitTarget* target = nullptr);
+
+// RefitWeights for float32 weights, in place: `weights` is overwritten with the
+// re-fitted values (RefitResult::weights stays empty), and `gram` is the
+// working storage of the factorisation, so no copy of either is made. `gram`
+// holds the same values again on return, also on error; its upper triangle
+// is rebuilt from the lower one, so each matrix must be symmetric (as
+// GramAccumulator::Gram() gives), and must not share storage with the
+// target's matrices. Beyond the weights and H, the re-fit holds a block of
+// rows per thread and the rows the errors are measured on. On error after
+// the arguments are checked (H, or H restricted to a row's kept columns,
+// not positive definite once dampened), `weights` may be partly re-fitted.
+Result<RefitResult> RefitWeightsInPlace(const MutableTensorView& weights, int output_axis,
+                                        std::span<const uint8_t> keep, std::span<double> gram, int64_t groups,
+                                        const RefitOptions& options, const RefitTarget* target = nullptr);
 
 // The OBS saliency w^2 / [(H + damp * mean(diag H) I)^-1]_ii of every
 // element (same layout as RefitWeights): the increase of the layer's squared
