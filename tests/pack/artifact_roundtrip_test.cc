@@ -45,6 +45,31 @@ void ExpectSameModel(const fs::path& a, const fs::path& b) {
   EXPECT_EQ(ma->proto().graph().node_size(), mb->proto().graph().node_size());
 }
 
+// An ONNX model with one float32 initializer "w" of `elements` and no data.
+onnx::ModelProto OneInitializer(int64_t elements) {
+  onnx::ModelProto p;
+  p.set_ir_version(8);
+  p.add_opset_import()->set_version(13);
+  onnx::TensorProto* t = p.mutable_graph()->add_initializer();
+  t->set_name("w");
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  t->add_dims(elements);
+  return p;
+}
+
+void SetSkeleton(const onnx::ModelProto& p, ArtifactContents* c) {
+  const std::string skel = p.SerializeAsString();
+  c->skeleton.clear();
+  EncodeStream(std::span(reinterpret_cast<const uint8_t*>(skel.data()), skel.size()), {}, &c->skeleton);
+}
+
+// Writes the artifact of `c` to `artifact` and unpacks it as `onnx`.
+Result<UnpackReport> WriteAndUnpack(const ArtifactContents& c, const fs::path& artifact, const fs::path& onnx) {
+  const auto a = SerializeArtifact(c);
+  testing::WriteFile(artifact, std::string(a.begin(), a.end()));
+  return UnpackModel(artifact, onnx);
+}
+
 TEST(ArtifactRoundTrip, SampleModelsAreByteIdentical) {
   TempDir dir;
   int models = 0;
@@ -221,16 +246,9 @@ TEST(ArtifactRoundTrip, DamagedArtifactsLeaveNoOutput) {
 // as it goes: a model that does not hash to the packed file's checksum must
 // leave nothing behind.
 TEST(ArtifactRoundTrip, RestoredModelNotMatchingItsChecksumLeavesNoOutput) {
-  onnx::ModelProto p;
-  p.set_ir_version(8);
-  p.add_opset_import()->set_version(13);
-  onnx::TensorProto* t = p.mutable_graph()->add_initializer();
-  t->set_name("w");
-  t->set_data_type(onnx::TensorProto::FLOAT);
-  t->add_dims(4);
+  const onnx::ModelProto p = OneInitializer(4);
   ArtifactContents c;
-  const std::string skel = p.SerializeAsString();
-  EncodeStream(std::span(reinterpret_cast<const uint8_t*>(skel.data()), skel.size()), {}, &c.skeleton);
+  SetSkeleton(p, &c);
   PendingTensor pt;
   pt.name = "w";
   pt.dtype = onnx::TensorProto::FLOAT;
@@ -238,13 +256,11 @@ TEST(ArtifactRoundTrip, RestoredModelNotMatchingItsChecksumLeavesNoOutput) {
   EncodeStream(std::vector<uint8_t>(16, 7), {}, &pt.payload);
   c.tensors.push_back(pt);
   c.exact_onnx = true;
-  c.onnx_size = skel.size() + 22;  // the restored size is right
-  c.onnx_checksum = 42;            // its checksum is not
-  const auto a = SerializeArtifact(c);
+  c.onnx_size = p.SerializeAsString().size() + 22;  // the restored size is right
+  c.onnx_checksum = 42;                             // its checksum is not
   TempDir dir;
   fs::create_directories(dir / "out");
-  testing::WriteFile(dir / "c.mpk", std::string(a.begin(), a.end()));
-  auto u = UnpackModel(dir / "c.mpk", dir / "out" / "m.onnx");
+  auto u = WriteAndUnpack(c, dir / "c.mpk", dir / "out" / "m.onnx");
   ASSERT_FALSE(u.ok());
   EXPECT_EQ(u.status().code(), StatusCode::kCorrupt) << u.status().message();
   EXPECT_NE(u.status().message().find("checksum"), std::string::npos) << u.status().message();
@@ -257,29 +273,21 @@ TEST(ArtifactRoundTrip, RestoredModelNotMatchingItsChecksumLeavesNoOutput) {
   ASSERT_TRUE(full.SerializeToString(&expected));
   c.onnx_size = expected.size();
   c.onnx_checksum = Checksum(expected.data(), expected.size());
-  const auto good = SerializeArtifact(c);
-  testing::WriteFile(dir / "g.mpk", std::string(good.begin(), good.end()));
-  auto ok = UnpackModel(dir / "g.mpk", dir / "out" / "m.onnx");
+  auto ok = WriteAndUnpack(c, dir / "g.mpk", dir / "out" / "m.onnx");
   ASSERT_TRUE(ok.ok()) << ok.status().message();
   EXPECT_TRUE(ok->byte_exact_checked);
   EXPECT_EQ(ReadFile(dir / "out" / "m.onnx"), expected);
 }
 
 TEST(ArtifactRoundTrip, ExternalLocationsOutsideTheOutputFolderAreRefused) {
-  onnx::ModelProto p;
-  p.set_ir_version(8);
-  p.add_opset_import()->set_version(13);
-  onnx::TensorProto* t = p.mutable_graph()->add_initializer();
-  t->set_name("w");
-  t->set_data_type(onnx::TensorProto::FLOAT);
-  t->add_dims(16);
+  onnx::ModelProto p = OneInitializer(16);
+  onnx::TensorProto* t = p.mutable_graph()->mutable_initializer(0);
   t->set_data_location(onnx::TensorProto::EXTERNAL);
   auto* kv = t->add_external_data();
   kv->set_key("location");
   kv->set_value("../evil.bin");
   ArtifactContents c;
-  const std::string skel = p.SerializeAsString();
-  EncodeStream(std::span(reinterpret_cast<const uint8_t*>(skel.data()), skel.size()), {}, &c.skeleton);
+  SetSkeleton(p, &c);
   PendingFile f;
   f.name = "../evil.bin";
   f.size = 64;
@@ -292,11 +300,9 @@ TEST(ArtifactRoundTrip, ExternalLocationsOutsideTheOutputFolderAreRefused) {
   pt.storage = StorageKind::kExternal;
   EncodeStream(std::vector<uint8_t>(64, 0), {}, &pt.payload);
   c.tensors.push_back(pt);
-  const auto a = SerializeArtifact(c);
   TempDir dir;
   fs::create_directories(dir / "out");
-  testing::WriteFile(dir / "e.mpk", std::string(a.begin(), a.end()));
-  auto u = UnpackModel(dir / "e.mpk", dir / "out" / "m.onnx");
+  auto u = WriteAndUnpack(c, dir / "e.mpk", dir / "out" / "m.onnx");
   ASSERT_FALSE(u.ok());
   EXPECT_EQ(u.status().code(), StatusCode::kPermissionDenied) << u.status().message();
   EXPECT_FALSE(fs::exists(dir / "evil.bin"));

@@ -9,31 +9,6 @@
 namespace modelpress::pack {
 namespace {
 
-Transform TransformFor(int32_t dtype) {
-  switch (static_cast<DType>(dtype)) {
-    case DType::kFloat32:
-    case DType::kFloat16:
-    case DType::kBfloat16:
-    case DType::kFloat64: return Transform::kRotateSign;
-    case DType::kInt8:  // zigzag orders symbols by magnitude, so the code table's lengths change smoothly
-    case DType::kInt16:
-    case DType::kInt32:
-    case DType::kInt64: return Transform::kZigZag;
-    default: return Transform::kNone;
-  }
-}
-
-template <class U>
-constexpr U Forward(Transform t, U v) {
-  constexpr int kBits = sizeof(U) * 8;
-  switch (t) {
-    case Transform::kNone: return v;
-    case Transform::kRotateSign: return static_cast<U>(v << 1 | v >> (kBits - 1));
-    case Transform::kZigZag: return static_cast<U>((v << 1) ^ static_cast<U>(0 - (v >> (kBits - 1))));
-  }
-  return v;
-}
-
 template <class U>
 constexpr U Inverse(Transform t, U v) {
   constexpr int kBits = sizeof(U) * 8;
@@ -52,7 +27,7 @@ void SplitTyped(const uint8_t* elems, size_t n, uint8_t* planes) {
   for (size_t i = 0; i < n; ++i) {
     U v;
     std::memcpy(&v, elems + i * sizeof(U), sizeof(U));
-    v = Forward(T, v);
+    v = ApplyTransform(T, v);
     for (size_t k = 0; k < sizeof(U); ++k) planes[k * n + i] = static_cast<uint8_t>(v >> (8 * k));
   }
 }
@@ -143,12 +118,11 @@ class Candidate {
     arrays_.push_back(std::move(data));
     return {arrays_.back().get(), n};
   }
-  // `data` must outlive the candidate (or be Own()ed by it).
-  // Planned with zstd at kRankingZstdLevel at most, unless small enough for
-  // the requested level to be cheap (on a few hundred bytes, high levels
-  // code literals compactly enough to change the ranking); Write() brings
-  // the winner's zstd streams to the requested level.
-  static constexpr size_t kSmallStream = 1024;
+  // `data` must outlive the candidate (or be Own()ed by it). Planned with
+  // zstd at kRankingZstdLevel at most, unless small enough for the requested
+  // level to be cheap (on a few hundred bytes, high levels code literals
+  // compactly enough to change the ranking); Write() brings the winner's
+  // zstd streams to the requested level.
   void Stream(std::span<const uint8_t> data, const StreamOptions& so) {
     Piece p;
     p.data = data;
@@ -163,7 +137,7 @@ class Candidate {
   std::vector<uint8_t> Write() {
     std::vector<uint8_t> out;
     for (Piece& p : pieces_) {
-      if (p.stream() && p.options.zstd_level > kRankingZstdLevel) RefineStream(p.data, p.options, &p.plan);
+      if (p.stream()) RefineStream(p.data, p.options, &p.plan);
     }
     out.reserve(bytes_);
     for (const Piece& p : pieces_) {
@@ -177,6 +151,8 @@ class Candidate {
   }
 
  private:
+  static constexpr size_t kSmallStream = 1024;
+
   struct Piece {
     std::vector<uint8_t> literal;
     std::span<const uint8_t> data;
@@ -463,6 +439,20 @@ bool DecodeSparse(Encoder which, std::span<const uint8_t> in, size_t es, std::sp
 }
 
 }  // namespace
+
+Transform TransformFor(int32_t dtype) {
+  switch (static_cast<DType>(dtype)) {
+    case DType::kFloat32:
+    case DType::kFloat16:
+    case DType::kBfloat16:
+    case DType::kFloat64: return Transform::kRotateSign;
+    case DType::kInt8:  // zigzag orders symbols by magnitude, so the code table's lengths change smoothly
+    case DType::kInt16:
+    case DType::kInt32:
+    case DType::kInt64: return Transform::kZigZag;
+    default: return Transform::kNone;
+  }
+}
 
 size_t ElementBytes(int32_t dtype) {
   switch (static_cast<DType>(dtype)) {

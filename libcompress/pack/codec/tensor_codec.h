@@ -24,6 +24,21 @@ enum class Transform : uint8_t {
   kZigZag = 2,      // signed integers: (v << 1) ^ (v >> (bits-1)), so small magnitudes have zero high bytes
 };
 
+// The transform the planes encoder applies to elements of `dtype`.
+Transform TransformFor(int32_t dtype);
+
+// The transform of one element held in U (1, 2, 4 or 8 bytes).
+template <class U>
+constexpr U ApplyTransform(Transform t, U v) {
+  constexpr int kBits = sizeof(U) * 8;
+  switch (t) {
+    case Transform::kNone: return v;
+    case Transform::kRotateSign: return static_cast<U>(v << 1 | v >> (kBits - 1));
+    case Transform::kZigZag: return static_cast<U>((v << 1) ^ static_cast<U>(0 - (v >> (kBits - 1))));
+  }
+  return v;
+}
+
 struct EncodeOptions {
   StreamOptions stream;          // per-stream choices (zstd level)
   bool try_sparse = true;        // consider the zero-position encoders (default true)

@@ -86,12 +86,15 @@ StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& option
       const Histogram hs = CountBytes(sample);
       CodeLengths ls{};
       const uint64_t huff_sample = BuildCodeLengths(hs, kHuffmanMaxBits, &ls) ? (EncodedBits(hs, ls) + 7) / 8 : kZstdSample;
-      worth = ZstdCompress(sample, std::min(options.zstd_level, 3)).size() < huff_sample * 98 / 100;
+      worth = ZstdCompress(sample, std::min(options.zstd_level, kRankingZstdLevel)).size() < huff_sample * 98 / 100;
     }
     if (worth) {
       std::vector<uint8_t> frame = ZstdCompress(data, options.zstd_level);
       const size_t z = VarintBytes(frame.size()) + frame.size();
-      if (!frame.empty()) plan.zstd_tried = frame.size();
+      if (!frame.empty()) {
+        plan.zstd_tried = frame.size();
+        plan.zstd_level = options.zstd_level;
+      }
       if (!frame.empty() && z < best) {
         best = z;
         plan.mode = StreamMode::kZstd;
@@ -106,7 +109,8 @@ StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& option
 void RefineStream(std::span<const uint8_t> data, const StreamOptions& options, StreamPlan* plan) {
   const uint64_t header = 1 + VarintBytes(data.size());
   const uint64_t body = plan->bytes - header;
-  if (plan->zstd_tried == 0 || plan->zstd_tried > body + body * 15 / 100) return;
+  if (plan->zstd_tried == 0 || plan->zstd_level >= options.zstd_level) return;
+  if (plan->zstd_tried > body + body * 15 / 100) return;
   // A large stream that zstd lost at the ranking level is rarely won back by
   // a higher level, and trying costs more than the rest of the stream's work.
   if (plan->mode != StreamMode::kZstd && data.size() > kRefineLosersUpTo) return;
@@ -114,7 +118,7 @@ void RefineStream(std::span<const uint8_t> data, const StreamOptions& options, S
   // high levels mostly shrink what small streams spend on their tables.
   if (data.size() > kRefineSample) {
     const auto sample = data.first(kRefineSample);
-    const size_t low = ZstdCompress(sample, kRankingZstdLevel).size();
+    const size_t low = ZstdCompress(sample, plan->zstd_level).size();
     const size_t high = ZstdCompress(sample, options.zstd_level).size();
     if (high == 0 || high >= low * 99 / 100) return;
   }

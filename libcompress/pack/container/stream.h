@@ -40,6 +40,7 @@ struct StreamPlan {
   uint64_t huffman_payload = 0;     // kHuffman: bytes of the codes
   std::vector<uint8_t> zstd_frame;  // kZstd
   uint64_t zstd_tried = 0;          // bytes the zstd frame took when it was tried, else 0
+  int zstd_level = 0;               // the level it was tried at
 };
 StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& options);
 
@@ -47,7 +48,7 @@ StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& option
 // far more time than they change the ranking.
 inline constexpr int kRankingZstdLevel = 3;
 
-// Tries options.zstd_level on a stream planned with a lower level, when
+// Tries options.zstd_level on a stream whose zstd trial used a lower level, when
 // zstd won, or came within 15% of the winner on a stream of at most 4 KiB,
 // and (on streams over 16 KiB) a 16 KiB sample shrinks by at least 1% at
 // that level; keeps whichever is smaller (plan.bytes follows).

@@ -39,7 +39,7 @@ ExternalRef ParseExternal(const onnx::TensorProto& t) {
 
 // One pass over a file: its size, its checksum and, when `residue` is given,
 // the bytes outside the given tensor ranges (sorted by start; ranges may overlap).
-Status ScanExternalFile(const std::filesystem::path& path, std::vector<std::pair<uint64_t, uint64_t>> ranges,
+Status ScanFile(const std::filesystem::path& path, std::vector<std::pair<uint64_t, uint64_t>> ranges,
                         uint64_t* size, uint64_t* checksum, std::vector<uint8_t>* residue) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return IoError(path.string() + ": cannot open: " + std::strerror(errno));
@@ -90,7 +90,7 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
   // the model, so with more than one thread it runs beside the encoding.
   Status exact_status = Status::Ok();
   auto check_exact = [&] {
-    exact_status = ScanExternalFile(onnx_path, {}, &c.onnx_size, &c.onnx_checksum, nullptr);
+    exact_status = ScanFile(onnx_path, {}, &c.onnx_size, &c.onnx_checksum, nullptr);
     if (!exact_status.ok()) return;
     StreamingChecksum again;
     uint64_t again_size = 0;
@@ -205,7 +205,7 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     }
     std::vector<uint8_t> residue;
     const std::filesystem::path data_path = model.base_dir() / c.files[f].name;
-    MP_RETURN_IF_ERROR(ScanExternalFile(data_path, ranges, &c.files[f].size, &c.files[f].checksum, &residue));
+    MP_RETURN_IF_ERROR(ScanFile(data_path, ranges, &c.files[f].size, &c.files[f].checksum, &residue));
     report.input_bytes += c.files[f].size;
     StreamOptions so;
     so.zstd_level = options.level;

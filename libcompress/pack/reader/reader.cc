@@ -393,18 +393,16 @@ Result<std::string> Reader::ReadResidue(size_t file) const {
 namespace {
 
 // Histograms of the byte planes of the nonzero elements of `p`, after the
-// transform the planes encoder applies (tensor_codec.cc); returns their count.
+// transform `t`; returns their count.
 template <class U>
-uint64_t NonzeroPlaneCounts(const uint8_t* p, size_t n, bool rotate, bool zigzag, std::vector<Histogram>* planes) {
-  constexpr int kBits = sizeof(U) * 8;
+uint64_t NonzeroPlaneCounts(const uint8_t* p, size_t n, Transform t, std::vector<Histogram>* planes) {
   uint64_t nnz = 0;
   for (size_t i = 0; i < n; ++i) {
     U v;
     std::memcpy(&v, p + i * sizeof(U), sizeof(U));
     if (v == 0) continue;
     ++nnz;
-    if (rotate) v = static_cast<U>(v << 1 | v >> (kBits - 1));
-    if (zigzag) v = static_cast<U>((v << 1) ^ static_cast<U>(0 - (v >> (kBits - 1))));
+    v = ApplyTransform(t, v);
     for (size_t k = 0; k < sizeof(U); ++k) ++(*planes)[k][static_cast<uint8_t>(v >> (8 * k))];
   }
   return nnz;
@@ -417,18 +415,17 @@ double EntropyBoundBits(int32_t dtype, std::span<const std::byte> packed) {
   if (es == 0 || packed.empty()) return 0;
   const auto* p = reinterpret_cast<const uint8_t*>(packed.data());
   const size_t n = packed.size() / es;
-  const DType t = static_cast<DType>(dtype);
-  const bool rotate = t == DType::kFloat32 || t == DType::kFloat16 || t == DType::kBfloat16 || t == DType::kFloat64;
-  const bool zigzag = t == DType::kInt16 || t == DType::kInt32 || t == DType::kInt64;
   // The mask's entropy, then the planes encoder's view: nonzero elements,
-  // transformed, split by byte (a bijection on bytes keeps int8's entropy).
+  // transformed, split by byte. Single bytes are counted as they are: a
+  // transform only permutes their symbols, which keeps the entropy.
+  const Transform t = TransformFor(dtype);
   std::vector<Histogram> planes(es, Histogram{});
   uint64_t nnz = 0;
   switch (es) {
-    case 1: nnz = NonzeroPlaneCounts<uint8_t>(p, n, false, false, &planes); break;
-    case 2: nnz = NonzeroPlaneCounts<uint16_t>(p, n, rotate, zigzag, &planes); break;
-    case 4: nnz = NonzeroPlaneCounts<uint32_t>(p, n, rotate, zigzag, &planes); break;
-    case 8: nnz = NonzeroPlaneCounts<uint64_t>(p, n, rotate, zigzag, &planes); break;
+    case 1: nnz = NonzeroPlaneCounts<uint8_t>(p, n, Transform::kNone, &planes); break;
+    case 2: nnz = NonzeroPlaneCounts<uint16_t>(p, n, t, &planes); break;
+    case 4: nnz = NonzeroPlaneCounts<uint32_t>(p, n, t, &planes); break;
+    case 8: nnz = NonzeroPlaneCounts<uint64_t>(p, n, t, &planes); break;
     default:
       for (size_t i = 0; i < n; ++i) {
         const uint8_t* e = p + i * es;
