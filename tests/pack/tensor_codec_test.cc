@@ -130,6 +130,39 @@ TEST(TensorCodec, AllEncodersRoundTripOnEveryDtypeWidth) {
   }
 }
 
+// The encoder derives the bound from the histograms it counted anyway; it
+// must be exactly the bound the reader computes from the elements.
+TEST(TensorCodec, EncoderBoundEqualsTheReadersBound) {
+  std::mt19937 rng(21);
+  for (DType t : {DType::kInt8, DType::kUint8, DType::kFloat16, DType::kInt32, DType::kFloat32, DType::kInt64,
+                  DType::kComplex128}) {
+    const int32_t dt = static_cast<int32_t>(t);
+    const size_t es = ElementBytes(dt);
+    for (size_t n : {size_t{1000}, size_t{20000}}) {  // 20000 elements of 4+ bytes exceed the whole-stream Huffman limit
+      for (double density : {1.0, 0.9, 0.1, 0.0}) {
+        for (bool constant : {false, true}) {
+          std::vector<uint8_t> bytes(n * es, 0);
+          std::bernoulli_distribution keep(density);
+          for (size_t i = 0; i < n; ++i) {
+            if (!keep(rng)) continue;
+            for (size_t k = 0; k < es; ++k) bytes[i * es + k] = constant ? 7 : static_cast<uint8_t>(rng() % (k ? 3 : 256));
+          }
+          const std::vector<int64_t> shape{static_cast<int64_t>(n)};
+          const double expected = EntropyBoundBits(dt, std::as_bytes(std::span(bytes)));
+          for (bool sparse : {true, false}) {
+            EncodeOptions o;
+            o.try_sparse = sparse;
+            o.stream.zstd_level = 3;  // the level does not change the bound
+            const EncodedTensor e = EncodeTensor(dt, shape, bytes, o);
+            EXPECT_EQ(e.bound_bits, expected) << DTypeName(t) << " n " << n << " density " << density << " constant "
+                                              << constant << " sparse " << sparse;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(TensorCodec, DecoderRejectsDamagedPayloadsWithoutCrashing) {
   const auto v = SparseInt8(20000, 0.1, 8);
   const std::vector<int64_t> shape{200, 100};

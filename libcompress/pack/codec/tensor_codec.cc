@@ -90,6 +90,10 @@ void Merge(size_t es, Transform t, const uint8_t* const* planes, size_t n, uint8
   }
 }
 
+// The whole-stream candidate of a multi-byte tensor tries Huffman coding up
+// to this size only (EncodeTensor).
+constexpr size_t kWholeHuffmanUpTo = 64 * 1024;
+
 // A buffer that is not zero-filled: every byte is written before it is read.
 std::unique_ptr<uint8_t[]> Scratch(size_t n) { return std::unique_ptr<uint8_t[]>(new uint8_t[n]); }
 
@@ -132,6 +136,15 @@ class Candidate {
     p.plan = PlanStream(data, ranking);
     bytes_ += p.plan.bytes;
     pieces_.push_back(std::move(p));
+  }
+
+  // The plan of the i-th stream from the end (0: the last added).
+  const StreamPlan& PlanFromEnd(size_t i) const {
+    size_t seen = 0;
+    for (auto p = pieces_.rbegin(); p != pieces_.rend(); ++p) {
+      if (p->stream() && seen++ == i) return p->plan;
+    }
+    std::abort();  // callers ask for streams they added
   }
 
   std::vector<uint8_t> Write() {
@@ -471,20 +484,55 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
                            const EncodeOptions& options) {
   const size_t es = ElementBytes(dtype);
   const Transform t = TransformFor(dtype);
+  const size_t n = es ? packed.size() / es : 0;
+  // Histograms the order-0 bound is computed from: for single bytes the
+  // whole stream's, otherwise the planes candidate's (transformed as the
+  // bound transforms them).
+  std::vector<Histogram> bound_counts;
+  auto keep_counts = [&](const Candidate& c, size_t streams) {
+    for (size_t k = streams; k-- > 0;) {
+      const StreamPlan& p = c.PlanFromEnd(k);
+      if (!p.counted) return;
+      bound_counts.push_back(p.counts);
+    }
+  };
+  // Multi-byte elements: on a large tensor, Huffman coding the interleaved
+  // bytes never beats coding each byte plane, so the whole stream only
+  // tries zstd (which can win on repeated structure) and raw.
+  StreamOptions whole = options.stream;
+  if (es > 1 && packed.size() >= kWholeHuffmanUpTo) whole.try_huffman = false;
   Candidate best(Encoder::kWhole);
-  best.Stream(packed, options.stream);
+  best.Stream(packed, whole);
+  if (es == 1) keep_counts(best, 1);
   auto consider = [&](Candidate c) {
     if (c.bytes() < best.bytes()) best = std::move(c);
   };
   if (es > 1 || t != Transform::kNone) {
     Candidate c(Encoder::kPlanes);
     AddPlanes(packed, es, t, options.stream, &c);
+    if (es > 1) keep_counts(c, es);
     consider(std::move(c));
   }
-  const size_t n = es ? packed.size() / es : 0;
+  double bound_bits = 0;
+  bool bounded = false;
+  std::vector<uint8_t> nz;
+  size_t zeros = 0;
   if (options.try_sparse && n > 0) {
-    const std::vector<uint8_t> nz = NonzeroMask(packed, es);
-    const size_t zeros = n - static_cast<size_t>(std::count(nz.begin(), nz.end(), uint8_t{1}));
+    nz = NonzeroMask(packed, es);
+    zeros = n - static_cast<size_t>(std::count(nz.begin(), nz.end(), uint8_t{1}));
+    // A zero element is byte 0 in every plane after any transform, so the
+    // nonzero elements' planes are the histograms less `zeros` at 0.
+    if (bound_counts.size() == es) {
+      bound_bits = BinaryEntropyBits(n - zeros, n);
+      for (Histogram& h : bound_counts) {
+        h[0] -= zeros;
+        bound_bits += EntropyBits(h);
+      }
+      bounded = true;
+    }
+  }
+  if (n > 0 && !bounded) bound_bits = EntropyBoundBits(dtype, std::as_bytes(packed));
+  if (options.try_sparse && n > 0) {
     // Below one zero in eight, position coding costs more than it saves.
     if (zeros * 8 >= n) {
       for (Encoder e : {Encoder::kSparseGaps, Encoder::kSparseBitmap}) {
@@ -505,7 +553,7 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
       }
     }
   }
-  return {best.encoder(), best.Write()};
+  return {best.encoder(), best.Write(), bound_bits};
 }
 
 bool DecodeTensor(Encoder encoder, int32_t dtype, std::span<const int64_t> shape, std::span<const uint8_t> payload,

@@ -47,6 +47,7 @@ struct EncodeOptions {
 struct EncodedTensor {
   Encoder encoder = Encoder::kWhole;  // the winner
   std::vector<uint8_t> payload;       // its bytes
+  double bound_bits = 0;              // the tensor's order-0 bound, as EntropyBoundBits gives it
 };
 
 // `packed` holds element_count * ElementBytes(dtype) bytes; `shape` its dimensions.

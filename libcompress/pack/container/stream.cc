@@ -67,11 +67,18 @@ StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& option
   if (n > 0 && std::all_of(data.begin(), data.end(), [&](uint8_t b) { return b == data[0]; })) {
     plan.mode = StreamMode::kConstant;
     plan.bytes += 1;
+    plan.counted = true;
+    plan.counts[data[0]] = n;
     return plan;
   }
   size_t best = n;
-  const Histogram h = CountBytes(data);
-  if (n > 0 && !options.force_zstd && BuildCodeLengths(h, kHuffmanMaxBits, &plan.lengths)) {
+  const bool huffman = n > 0 && !options.force_zstd && options.try_huffman;
+  if (huffman) {
+    plan.counts = CountBytes(data);
+    plan.counted = true;
+  }
+  const Histogram& h = plan.counts;
+  if (huffman && BuildCodeLengths(h, kHuffmanMaxBits, &plan.lengths)) {
     plan.huffman_payload = (EncodedBits(h, plan.lengths) + 7) / 8;
     const size_t huff = TableBytes(plan.lengths) + VarintBytes(plan.huffman_payload) + plan.huffman_payload;
     if (huff < best) {

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "entropy/histogram.h"
 #include "entropy/huffman.h"
 
 namespace modelpress::pack {
@@ -24,6 +25,7 @@ struct StreamOptions {
   int zstd_level = 19;     // level of zstd frames (1..22; default 19)
   bool try_zstd = true;    // consider zstd at all (default true)
   bool force_zstd = false; // always zstd unless raw is smaller (for the graph skeleton; default false)
+  bool try_huffman = true; // consider Huffman coding (default true)
 };
 
 // LEB128 unsigned varints, at most 10 bytes.
@@ -41,6 +43,8 @@ struct StreamPlan {
   std::vector<uint8_t> zstd_frame;  // kZstd
   uint64_t zstd_tried = 0;          // bytes the zstd frame took when it was tried, else 0
   int zstd_level = 0;               // the level it was tried at
+  bool counted = false;             // whether `counts` holds the data's byte histogram
+  Histogram counts{};               // (counted when Huffman was considered, or the stream is constant)
 };
 StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& options);
 

@@ -181,7 +181,7 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     }
     t.encoder = enc.encoder;
     t.payload = std::move(enc.payload);
-    bounds[i] = EntropyBoundBits(t.dtype, std::as_bytes(packed));
+    bounds[i] = enc.bound_bits;
   });
   for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
   if (exact_thread.joinable()) exact_thread.join();
