@@ -41,11 +41,16 @@ for m in "${inputs[@]}"; do
   inputs+=("$WORK/${b}_sparse90_int8.onnx")
 done
 
-# best_time N CMD...: the fastest of N runs, in milliseconds.
+# best_time N OUT CMD...: the fastest of N runs, in milliseconds. OUT is
+# removed before each run (untimed), so every tool creates a new file:
+# replacing an existing file would cost modelpress's atomic rename an ext4
+# flush of the new data (auto_da_alloc) that zstd, which deletes the old
+# file and writes in place, does not pay.
 best_time() {
-  local n=$1 best=999999999 t0 t1 ms
-  shift
+  local n=$1 out=$2 best=999999999 t0 t1 ms
+  shift 2
   for ((i = 0; i < n; i++)); do
+    rm -f "$out"
     t0=$(date +%s%N)
     "$@" >/dev/null 2>&1
     t1=$(date +%s%N)
@@ -55,7 +60,7 @@ best_time() {
   echo "$best"
 }
 
-echo "process start: modelpress $(best_time 10 "$MP" --version) ms, zstd $(best_time 10 zstd -V) ms"
+echo "process start: modelpress $(best_time 10 /dev/null/none "$MP" --version) ms, zstd $(best_time 10 /dev/null/none zstd -V) ms"
 printf "%-34s %10s %10s %10s %10s %10s %10s %8s %8s %8s | %8s %8s %8s %8s\n" model onnx mpk zstd-19 xz-9e bound bound-w "vs zstd" "vs xz" "vs bnd-w" "pack ms" "zstd-3" "unpk ms" "zstd -d"
 for m in "${inputs[@]}"; do
   b=$(basename "$m" .onnx)
@@ -75,10 +80,10 @@ j = json.load(sys.stdin)
 g = j["graph"]["stored_bytes"]
 w = sum(t["bound_bits"] / 8 if len(t["shape"]) >= 2 else t["bytes"] for t in j["tensors"])
 print(int(j["totals"]["bound_bytes"] + g), int(w + g))')
-  tp=$(best_time $n "$MP" pack "$m" -o "$WORK/$b.t.mpk")
-  tz=$(best_time $n zstd -3 -T0 -q -f "$m" -o "$WORK/$b.t.zst")
-  tu=$(best_time $n "$MP" unpack "$WORK/$b.mpk" -o "$WORK/$b.t.onnx")
-  tzd=$(best_time $n zstd -d -q -f "$WORK/$b.zst" -o "$WORK/$b.t2.onnx")
+  tp=$(best_time $n "$WORK/$b.t.mpk" "$MP" pack "$m" -o "$WORK/$b.t.mpk")
+  tz=$(best_time $n "$WORK/$b.t.zst" zstd -3 -T0 -q -f "$m" -o "$WORK/$b.t.zst")
+  tu=$(best_time $n "$WORK/$b.t.onnx" "$MP" unpack "$WORK/$b.mpk" -o "$WORK/$b.t.onnx")
+  tzd=$(best_time $n "$WORK/$b.t2.onnx" zstd -d -q -f "$WORK/$b.zst" -o "$WORK/$b.t2.onnx")
   cmp -s "$m" "$WORK/$b.t.onnx" || { echo "$b: unpacked model differs" >&2; exit 1; }
   pct() { "$PY" -c "print(f'{100*($1/$2-1):+.1f}%')"; }
   printf "%-34s %10d %10d %10d %10d %10d %10d %8s %8s %8s | %8d %8d %8d %8d\n" "$b" "$size" "$mpk" "$z19" "$x9" "$bound" "$boundw" \

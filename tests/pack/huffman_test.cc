@@ -136,6 +136,34 @@ TEST(Huffman, TableDecoderMatchesReferenceAndInput) {
   }
 }
 
+TEST(Huffman, LaneDecoderMatchesReferenceOnEverySlice) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{3}, size_t{4}, size_t{7}, size_t{61}, size_t{1000}, size_t{4097}, size_t{30001}}) {
+    auto data = Geometric(n, 0.15, static_cast<uint32_t>(n) + 1);
+    data.resize(std::max<size_t>(n, 0));
+    Histogram h = CountBytes(data);
+    h[0] += 1;  // at least two symbols in the table
+    h[1] += 1;
+    CodeLengths l{};
+    ASSERT_TRUE(BuildCodeLengths(h, kHuffmanMaxBits, &l));
+    std::vector<std::vector<uint8_t>> bits(kHuffmanLanes);
+    LaneSpans lanes;
+    for (int j = 0; j < kHuffmanLanes; ++j) {
+      const std::span<const uint8_t> slice(data.data() + LaneStart(n, j), LaneStart(n, j + 1) - LaneStart(n, j));
+      HuffmanEncode(slice, l, &bits[j]);
+      lanes[j] = bits[j];
+      std::vector<uint8_t> ref(slice.size());
+      std::string error;
+      ASSERT_TRUE(HuffmanDecodeReference(bits[j], l, ref, &error)) << error;
+      EXPECT_TRUE(std::equal(ref.begin(), ref.end(), slice.begin())) << n << " lane " << j;
+    }
+    EXPECT_EQ(LaneStart(n, kHuffmanLanes), n);
+    std::vector<uint8_t> out(n, 0xAB);
+    std::string error;
+    ASSERT_TRUE(HuffmanDecoder(l).DecodeLanes(lanes, out, &error)) << error;
+    EXPECT_EQ(out, data) << n;
+  }
+}
+
 TEST(Huffman, DecoderReportsStreamsThatEndEarly) {
   const auto data = Geometric(1000, 0.2, 3);
   const Histogram h = CountBytes(data);

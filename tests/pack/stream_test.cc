@@ -48,6 +48,93 @@ TEST(Stream, PicksConstantRawHuffmanAndZstdWhereEachIsSmallest) {
   EXPECT_EQ(RoundTrip(empty, &m), empty);
 }
 
+std::vector<uint8_t> Skewed(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::geometric_distribution<int> g(0.3);
+  std::vector<uint8_t> v(n);
+  for (auto& b : v) b = static_cast<uint8_t>(std::min(g(rng), 255));
+  return v;
+}
+
+TEST(Stream, LongHuffmanStreamsAreCodedInLanes) {
+  for (uint64_t n : {kHuffmanLanesFrom - 1, kHuffmanLanesFrom, kHuffmanLanesFrom + 1, kHuffmanLanesFrom + 2,
+                     kHuffmanLanesFrom + 3, uint64_t{100003}}) {
+    auto data = Skewed(n, static_cast<uint32_t>(n));
+    // Lanes with different statistics: the last quarter is far more skewed.
+    for (size_t i = n - n / 4; i < n; ++i) data[i] = data[i] > 2 ? 0 : data[i];
+    StreamOptions o;
+    o.try_zstd = false;  // (zstd would take the runs of zeros)
+    StreamMode m{};
+    EXPECT_EQ(RoundTrip(data, &m, o), data) << n;
+    EXPECT_EQ(m, n >= kHuffmanLanesFrom ? StreamMode::kHuffmanLanes : StreamMode::kHuffman) << n;
+    std::vector<uint8_t> enc;
+    const StreamPlan plan = PlanStream(data, o);
+    WriteStream(data, plan, &enc);
+    EXPECT_EQ(enc.size(), plan.bytes) << n;
+  }
+}
+
+// Splits a lanes stream into its header (mode, n, table), lane sizes and lanes.
+struct LanesParts {
+  std::vector<uint8_t> head;
+  std::vector<std::vector<uint8_t>> lanes;
+  std::vector<uint8_t> Join() const {
+    std::vector<uint8_t> out = head;
+    for (const auto& l : lanes) PutVarint(l.size(), &out);
+    for (const auto& l : lanes) out.insert(out.end(), l.begin(), l.end());
+    return out;
+  }
+};
+
+LanesParts SplitLanes(const std::vector<uint8_t>& enc) {
+  std::span<const uint8_t> in = enc;
+  in = in.subspan(1);
+  uint64_t n = 0;
+  EXPECT_TRUE(GetVarint(&in, &n));
+  CodeLengths l{};
+  std::string error;
+  EXPECT_TRUE(ReadTable(&in, &l, &error)) << error;
+  LanesParts parts;
+  parts.head.assign(enc.begin(), enc.end() - static_cast<std::ptrdiff_t>(in.size()));
+  uint64_t sizes[kHuffmanLanes];
+  for (auto& b : sizes) EXPECT_TRUE(GetVarint(&in, &b));
+  for (uint64_t b : sizes) {
+    parts.lanes.emplace_back(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(b));
+    in = in.subspan(b);
+  }
+  EXPECT_TRUE(in.empty());
+  return parts;
+}
+
+TEST(Stream, DamagedLanesAreRefused) {
+  const auto data = Skewed(50000, 3);
+  std::vector<uint8_t> enc;
+  ASSERT_EQ(EncodeStream(data, {}, &enc), StreamMode::kHuffmanLanes);
+  auto decode = [&](const std::vector<uint8_t>& bytes) {
+    std::span<const uint8_t> in = bytes;
+    std::vector<uint8_t> out(data.size());
+    std::string error;
+    EXPECT_FALSE(DecodeStream(&in, out, &error));
+    return error;
+  };
+  const LanesParts parts = SplitLanes(enc);
+  ASSERT_EQ(parts.Join(), enc);
+  for (int j = 0; j < kHuffmanLanes; ++j) {
+    LanesParts p = parts;
+    p.lanes[j].push_back(0);  // a byte no code needs
+    EXPECT_NE(decode(p.Join()).find("past its codes"), std::string::npos) << j;
+    p = parts;
+    p.lanes[j].resize(p.lanes[j].size() * 3 / 4);  // codes run past the lane
+    EXPECT_NE(decode(p.Join()).find("lane " + std::to_string(j)), std::string::npos) << j;
+    p = parts;
+    p.lanes[j].resize(100);  // fewer bytes than the lane has symbols in bits
+    EXPECT_NE(decode(p.Join()).find("impossible"), std::string::npos) << j;
+  }
+  for (size_t cut = 0; cut < enc.size(); cut += 1 + enc.size() / 40) {
+    EXPECT_FALSE(decode(std::vector<uint8_t>(enc.begin(), enc.begin() + static_cast<std::ptrdiff_t>(cut))).empty());
+  }
+}
+
 TEST(Stream, RefusesSizeMismatchUnknownModeAndTruncation) {
   std::vector<uint8_t> data(3000);
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i % 7 == 0 ? i : 0);

@@ -15,8 +15,11 @@ static_assert(std::endian::native == std::endian::little, "the artifact records 
 // LF catch line-ending conversion, 0x1A stops `type` on DOS, and "MPK"
 // names the format to a human with a hex dump.
 inline constexpr uint8_t kMagic[8] = {0x89, 'M', 'P', 'K', 0x0D, 0x0A, 0x1A, 0x0A};
-inline constexpr uint16_t kVersionMajor = 1;  // a reader refuses other majors
-inline constexpr uint16_t kVersionMinor = 0;  // a reader accepts any minor of its major
+inline constexpr uint16_t kVersionMajor = 2;  // a reader refuses majors it does not know
+inline constexpr uint16_t kVersionMinor = 0;  // a reader accepts any minor of a major it knows
+// Version 1 is version 2 without lane-coded Huffman streams (stream mode 4),
+// so a version 2 reader reads it unchanged.
+inline constexpr uint16_t kOldestReadableMajor = 1;
 
 struct FileHeader {
   uint8_t magic[8];           // kMagic

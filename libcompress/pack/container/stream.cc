@@ -14,6 +14,7 @@ const char* StreamModeName(StreamMode m) {
     case StreamMode::kConstant: return "const";
     case StreamMode::kHuffman: return "huff";
     case StreamMode::kZstd: return "zstd";
+    case StreamMode::kHuffmanLanes: return "huff4";
   }
   return "?";
 }
@@ -73,17 +74,33 @@ StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& option
   }
   size_t best = n;
   const bool huffman = n > 0 && !options.force_zstd && options.try_huffman;
-  if (huffman) {
+  const bool lanes = n >= kHuffmanLanesFrom;
+  std::array<Histogram, kHuffmanLanes> lane_counts;
+  if (huffman && lanes) {
+    for (int j = 0; j < kHuffmanLanes; ++j) {
+      lane_counts[j] = CountBytes(data.subspan(LaneStart(n, j), LaneStart(n, j + 1) - LaneStart(n, j)));
+      for (int s = 0; s < 256; ++s) plan.counts[s] += lane_counts[j][s];
+    }
+    plan.counted = true;
+  } else if (huffman) {
     plan.counts = CountBytes(data);
     plan.counted = true;
   }
   const Histogram& h = plan.counts;
   if (huffman && BuildCodeLengths(h, kHuffmanMaxBits, &plan.lengths)) {
-    plan.huffman_payload = (EncodedBits(h, plan.lengths) + 7) / 8;
-    const size_t huff = TableBytes(plan.lengths) + VarintBytes(plan.huffman_payload) + plan.huffman_payload;
+    size_t huff = TableBytes(plan.lengths);
+    if (lanes) {
+      for (int j = 0; j < kHuffmanLanes; ++j) {
+        plan.lane_bytes[j] = (EncodedBits(lane_counts[j], plan.lengths) + 7) / 8;
+        huff += VarintBytes(plan.lane_bytes[j]) + plan.lane_bytes[j];
+      }
+    } else {
+      plan.huffman_payload = (EncodedBits(h, plan.lengths) + 7) / 8;
+      huff += VarintBytes(plan.huffman_payload) + plan.huffman_payload;
+    }
     if (huff < best) {
       best = huff;
-      plan.mode = StreamMode::kHuffman;
+      plan.mode = lanes ? StreamMode::kHuffmanLanes : StreamMode::kHuffman;
     }
   }
   if (n > 0 && (options.try_zstd || options.force_zstd)) {
@@ -147,6 +164,14 @@ void WriteStream(std::span<const uint8_t> data, const StreamPlan& plan, std::vec
       WriteTable(plan.lengths, out);
       PutVarint(plan.huffman_payload, out);
       HuffmanEncode(data, plan.lengths, plan.huffman_payload, out);
+      break;
+    case StreamMode::kHuffmanLanes:
+      WriteTable(plan.lengths, out);
+      for (uint64_t b : plan.lane_bytes) PutVarint(b, out);
+      for (int j = 0; j < kHuffmanLanes; ++j) {
+        const uint64_t at = LaneStart(data.size(), j);
+        HuffmanEncode(data.subspan(at, LaneStart(data.size(), j + 1) - at), plan.lengths, plan.lane_bytes[j], out);
+      }
       break;
     case StreamMode::kZstd:
       PutVarint(plan.zstd_frame.size(), out);
@@ -243,6 +268,34 @@ bool DecodeStream(std::span<const uint8_t>* in, std::span<uint8_t> out, std::str
       HuffmanDecoder decoder(lengths);
       if (!decoder.Decode(p.first(payload), out, error)) return false;
       p = p.subspan(payload);
+      break;
+    }
+    case StreamMode::kHuffmanLanes: {
+      CodeLengths lengths{};
+      if (!ReadTable(&p, &lengths, error)) return false;
+      LaneSpans lanes;
+      uint64_t bytes[kHuffmanLanes];
+      uint64_t total = 0;
+      for (int j = 0; j < kHuffmanLanes; ++j) {
+        // Every code is at least one bit: a lane cannot be shorter than its symbols in bits.
+        const uint64_t symbols = LaneStart(n, j + 1) - LaneStart(n, j);
+        if (!GetVarint(&p, &bytes[j]) || bytes[j] > p.size() || bytes[j] < (symbols + 7) / 8) {
+          *error = "Huffman lane " + std::to_string(j) + " size is missing or impossible for its " +
+                   std::to_string(symbols) + " symbols";
+          return false;
+        }
+      }
+      for (int j = 0; j < kHuffmanLanes; ++j) {
+        if (bytes[j] > p.size() - total) {
+          *error = "Huffman lanes are truncated";
+          return false;
+        }
+        lanes[j] = p.subspan(total, bytes[j]);
+        total += bytes[j];
+      }
+      HuffmanDecoder decoder(lengths);
+      if (!decoder.DecodeLanes(lanes, out, error)) return false;
+      p = p.subspan(total);
       break;
     }
     case StreamMode::kZstd: {

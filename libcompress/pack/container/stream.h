@@ -4,7 +4,10 @@
 //   constant (1): one byte, repeated n times
 //   huffman (2):  code table (huffman.h), varint payload bytes, payload
 //   zstd (3):     varint frame bytes, one zstd frame of content size n
-// The encoder picks the smallest mode.
+//   lanes (4):    Huffman in kHuffmanLanes lanes: code table, one varint of
+//                 bytes per lane, the lanes' codes one after another
+// The encoder picks the smallest mode; Huffman coding takes lanes from
+// kHuffmanLanesFrom bytes on.
 #pragma once
 
 #include <cstdint>
@@ -17,8 +20,11 @@
 
 namespace modelpress::pack {
 
-enum class StreamMode : uint8_t { kRaw = 0, kConstant = 1, kHuffman = 2, kZstd = 3 };
-inline constexpr int kStreamModes = 4;
+enum class StreamMode : uint8_t { kRaw = 0, kConstant = 1, kHuffman = 2, kZstd = 3, kHuffmanLanes = 4 };
+inline constexpr int kStreamModes = 5;
+// Streams this long are Huffman-coded in lanes (four times faster to decode
+// for a few bytes of lane sizes).
+inline constexpr uint64_t kHuffmanLanesFrom = 32 * 1024;
 const char* StreamModeName(StreamMode m);
 
 struct StreamOptions {
@@ -40,6 +46,7 @@ struct StreamPlan {
   uint64_t bytes = 0;               // the whole stream, header included
   CodeLengths lengths{};            // kHuffman
   uint64_t huffman_payload = 0;     // kHuffman: bytes of the codes
+  std::array<uint64_t, kHuffmanLanes> lane_bytes{};  // kHuffmanLanes: bytes of each lane's codes
   std::vector<uint8_t> zstd_frame;  // kZstd
   uint64_t zstd_tried = 0;          // bytes the zstd frame took when it was tried, else 0
   int zstd_level = 0;               // the level it was tried at

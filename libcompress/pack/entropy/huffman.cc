@@ -289,14 +289,13 @@ HuffmanDecoder::HuffmanDecoder(const CodeLengths& lengths) : table_(size_t{1} <<
   }
 }
 
-bool HuffmanDecoder::Decode(std::span<const uint8_t> in, std::span<uint8_t> out, std::string* error) const {
+bool HuffmanDecoder::DecodeFrom(std::span<const uint8_t> in, size_t* bitpos_io, uint8_t* out, size_t i,
+                                size_t end) const {
   constexpr uint64_t kMask = (1u << kHuffmanMaxBits) - 1;
   const uint16_t* table = table_.data();
-  size_t bitpos = 0;
-  size_t i = 0;
-  const size_t n = out.size();
+  size_t bitpos = *bitpos_io;
   // Fast path: one unaligned load gives >= 57 bits, enough for four codes.
-  while (i + 4 <= n && (bitpos >> 3) + 8 <= in.size()) {
+  while (i + 4 <= end && (bitpos >> 3) + 8 <= in.size()) {
     uint64_t bits = Load64(in.data() + (bitpos >> 3)) >> (bitpos & 7);
     for (int k = 0; k < 4; ++k) {
       const uint16_t e = table[bits & kMask];
@@ -305,16 +304,91 @@ bool HuffmanDecoder::Decode(std::span<const uint8_t> in, std::span<uint8_t> out,
       bitpos += e & 15;
     }
   }
-  for (; i < n; ++i) {
+  for (; i < end; ++i) {
     const uint64_t bits = LoadTail(in, bitpos >> 3) >> (bitpos & 7);
     const uint16_t e = table[bits & kMask];
     out[i] = static_cast<uint8_t>(e >> 4);
     bitpos += e & 15;
     if (bitpos > in.size() * 8) break;
   }
-  if (bitpos > in.size() * 8) {
-    *error = "Huffman stream ends before its " + std::to_string(n) + " symbols";
+  *bitpos_io = bitpos;
+  return bitpos <= in.size() * 8;
+}
+
+bool HuffmanDecoder::Decode(std::span<const uint8_t> in, std::span<uint8_t> out, std::string* error) const {
+  size_t bitpos = 0;
+  if (!DecodeFrom(in, &bitpos, out.data(), 0, out.size())) {
+    *error = "Huffman stream ends before its " + std::to_string(out.size()) + " symbols";
     return false;
+  }
+  return true;
+}
+
+bool HuffmanDecoder::DecodeLanes(const LaneSpans& lanes, std::span<uint8_t> out, std::string* error) const {
+  constexpr uint64_t kMask = (1u << kHuffmanMaxBits) - 1;
+  const uint16_t* table = table_.data();
+  const size_t n = out.size();
+  uint8_t* o[kHuffmanLanes];
+  size_t bitpos[kHuffmanLanes] = {};
+  for (int j = 0; j < kHuffmanLanes; ++j) o[j] = out.data() + LaneStart(n, j);
+  // All lanes in step, four codes each per load (at most 44 bits, so 6
+  // bytes): four independent chains of table lookups. Each round first
+  // works out how many steps every lane has bytes for, then runs them
+  // without checks.
+  const size_t common = n / kHuffmanLanes;  // symbols every lane has
+  size_t i = 0;
+  for (;;) {
+    size_t steps = (common - i) / 4;
+    for (int j = 0; j < kHuffmanLanes; ++j) {
+      const size_t used = bitpos[j] >> 3;
+      steps = lanes[j].size() >= used + 8 ? std::min(steps, (lanes[j].size() - used - 8) / 6 + 1) : 0;
+    }
+    if (steps == 0) break;
+    const uint8_t *in0 = lanes[0].data(), *in1 = lanes[1].data(), *in2 = lanes[2].data(), *in3 = lanes[3].data();
+    size_t p0 = bitpos[0], p1 = bitpos[1], p2 = bitpos[2], p3 = bitpos[3];
+    for (const size_t stop = i + steps * 4; i < stop; i += 4) {
+      uint64_t b0 = Load64(in0 + (p0 >> 3)) >> (p0 & 7);
+      uint64_t b1 = Load64(in1 + (p1 >> 3)) >> (p1 & 7);
+      uint64_t b2 = Load64(in2 + (p2 >> 3)) >> (p2 & 7);
+      uint64_t b3 = Load64(in3 + (p3 >> 3)) >> (p3 & 7);
+      for (int k = 0; k < 4; ++k) {
+        const uint16_t e0 = table[b0 & kMask], e1 = table[b1 & kMask], e2 = table[b2 & kMask], e3 = table[b3 & kMask];
+        o[0][i + k] = static_cast<uint8_t>(e0 >> 4);
+        o[1][i + k] = static_cast<uint8_t>(e1 >> 4);
+        o[2][i + k] = static_cast<uint8_t>(e2 >> 4);
+        o[3][i + k] = static_cast<uint8_t>(e3 >> 4);
+        b0 >>= e0 & 15;
+        b1 >>= e1 & 15;
+        b2 >>= e2 & 15;
+        b3 >>= e3 & 15;
+        p0 += e0 & 15;
+        p1 += e1 & 15;
+        p2 += e2 & 15;
+        p3 += e3 & 15;
+      }
+    }
+    bitpos[0] = p0;
+    bitpos[1] = p1;
+    bitpos[2] = p2;
+    bitpos[3] = p3;
+  }
+  size_t at[kHuffmanLanes], end[kHuffmanLanes];
+  for (int j = 0; j < kHuffmanLanes; ++j) {
+    at[j] = LaneStart(n, j) + i;
+    end[j] = LaneStart(n, j + 1);
+  }
+  for (int j = 0; j < kHuffmanLanes; ++j) {
+    if (!DecodeFrom(lanes[j], &bitpos[j], out.data(), at[j], end[j])) {
+      *error = "Huffman lane " + std::to_string(j) + " ends before its " + std::to_string(end[j] - LaneStart(n, j)) +
+               " symbols";
+      return false;
+    }
+    // The encoder writes exactly the bytes a lane's codes need.
+    if ((bitpos[j] + 7) / 8 != lanes[j].size()) {
+      *error = "Huffman lane " + std::to_string(j) + " has " + std::to_string(lanes[j].size() - (bitpos[j] + 7) / 8) +
+               " bytes past its codes";
+      return false;
+    }
   }
   return true;
 }

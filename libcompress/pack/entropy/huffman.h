@@ -8,6 +8,7 @@
 // bits. Canonical codes are assigned in order of (length, symbol).
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <span>
@@ -50,6 +51,16 @@ void HuffmanEncode(std::span<const uint8_t> in, const CodeLengths& lengths, std:
 void HuffmanEncode(std::span<const uint8_t> in, const CodeLengths& lengths, uint64_t payload_bytes,
                    std::vector<uint8_t>* out);
 
+// Lanes: a long Huffman stream is coded as kHuffmanLanes independent bit
+// streams over consecutive slices of the symbols, so a decoder follows
+// several dependency chains at once. Lane j holds n/4 symbols, one more for
+// the first n % 4 lanes; LaneStart(n, j) is where its slice begins.
+inline constexpr int kHuffmanLanes = 4;
+inline constexpr uint64_t LaneStart(uint64_t n, int j) {
+  return static_cast<uint64_t>(j) * (n / kHuffmanLanes) + std::min<uint64_t>(static_cast<uint64_t>(j), n % kHuffmanLanes);
+}
+using LaneSpans = std::array<std::span<const uint8_t>, kHuffmanLanes>;
+
 // Table-driven decoder for one code table.
 class HuffmanDecoder {
  public:
@@ -58,8 +69,15 @@ class HuffmanDecoder {
   // Decodes exactly out.size() symbols from `in`. Fails when the codes run
   // past the end of `in`.
   bool Decode(std::span<const uint8_t> in, std::span<uint8_t> out, std::string* error) const;
+  // Decodes out.size() symbols from lanes (HuffmanEncode of each slice).
+  // Fails when a lane's codes run past its end or end before its last byte.
+  bool DecodeLanes(const LaneSpans& lanes, std::span<uint8_t> out, std::string* error) const;
 
  private:
+  // Decodes out[i, end) from `in` starting at bit *bitpos; false when the
+  // codes run past the end of `in`.
+  bool DecodeFrom(std::span<const uint8_t> in, size_t* bitpos, uint8_t* out, size_t i, size_t end) const;
+
   std::vector<uint16_t> table_;  // next kHuffmanMaxBits bits -> (symbol << 4) | length
 };
 

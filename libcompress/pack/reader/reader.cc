@@ -105,10 +105,10 @@ Status Reader::Impl::Parse() {
   const auto h = ReadRecord<FileHeader>(data);
   if (std::memcmp(h.magic, kMagic, 8) != 0) return Fail("not a modelpress artifact (bad magic number)");
   if (!SumMatches(Checksum(data, 24), h.checksum)) return Fail("file header checksum mismatch (the artifact is damaged)");
-  if (h.version_major != kVersionMajor) {
+  if (h.version_major < kOldestReadableMajor || h.version_major > kVersionMajor) {
     return Unsupported(name + ": artifact format version " + std::to_string(h.version_major) + "." +
                        std::to_string(h.version_minor) + " is not readable by this version (reads " +
-                       std::to_string(kVersionMajor) + ".x)");
+                       std::to_string(kOldestReadableMajor) + ".x to " + std::to_string(kVersionMajor) + ".x)");
   }
   if (h.flags != 0) return Fail("reserved header flags are set");
   if (h.file_size != size) {
