@@ -38,6 +38,9 @@ int CheckAndSave(const Model& model, const std::string& output, const SaveOption
 
 // Prints rows as columns separated by two spaces; columns listed in
 // `right_aligned` are padded on the left.
+// Tunes malloc for model-sized buffers (allocator.cc); called first in main.
+void TuneAllocator();
+
 void PrintTable(const std::vector<std::vector<std::string>>& rows, const std::vector<size_t>& right_aligned);
 
 // "12.5%"

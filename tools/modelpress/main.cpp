@@ -4,6 +4,7 @@
 #include "subcommands.h"
 
 int main(int argc, char** argv) {
+  modelpress::cli::TuneAllocator();
   CLI::App app{"modelpress: prune, quantize and pack ONNX models for shipping"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "modelpress 0.1.0");

@@ -1,6 +1,7 @@
 #include "codec/tensor_codec.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <memory>
 
@@ -136,6 +137,15 @@ class Candidate {
     p.plan = PlanStream(data, ranking);
     bytes_ += p.plan.bytes;
     pieces_.push_back(std::move(p));
+  }
+
+  // Moves the pieces of `other` (and what it owns) to the end of this one.
+  void Append(Candidate&& other) {
+    bytes_ += other.bytes_;
+    for (Piece& p : other.pieces_) pieces_.push_back(std::move(p));
+    for (auto& o : other.owned_) owned_.push_back(std::move(o));
+    for (auto& a : other.arrays_) arrays_.push_back(std::move(a));
+    other = Candidate(other.encoder_);
   }
 
   // The plan of the i-th stream from the end (0: the last added).
@@ -308,53 +318,90 @@ bool AtMostTwoOfFour(const Groups& g, std::span<const uint8_t> nz) {
   return true;
 }
 
-void AddSparse(std::span<const uint8_t> packed, std::span<const uint8_t> nz, size_t es, Transform t, const Groups* groups,
-               const StreamOptions& so, Candidate* c) {
-  const Encoder which = c->encoder();
+// The nonzero elements of a tensor in order, and both codes of their
+// positions (gap symbols and bitmap), gathered in one pass.
+struct Nonzeros {
+  std::vector<uint8_t> values;  // nnz * es bytes
+  std::vector<uint8_t> gaps;
+  std::vector<uint8_t> bitmap;
+};
+
+template <size_t ES>
+void CopyElements(const uint8_t* packed, const uint64_t* idx, size_t count, size_t es, uint8_t* out) {
+  if constexpr (ES == 0) {
+    for (size_t k = 0; k < count; ++k) std::memcpy(out + k * es, packed + idx[k] * es, es);
+  } else {
+    for (size_t k = 0; k < count; ++k) std::memcpy(out + k * ES, packed + idx[k] * ES, ES);
+  }
+}
+
+Nonzeros GatherNonzeros(std::span<const uint8_t> packed, std::span<const uint8_t> nz, size_t es, size_t nnz) {
   const size_t n = packed.size() / es;
+  Nonzeros z;
+  z.values.resize(nnz * es);
+  // The bitmap packs eight mask bytes (each 0 or 1) at a time: the multiply
+  // moves byte k's bit to bit 56 + k, and the other products land below bit
+  // 56 or above bit 63 without carries.
+  z.bitmap.resize((n + 7) / 8);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x;
+    std::memcpy(&x, nz.data() + i, 8);
+    z.bitmap[i / 8] = static_cast<uint8_t>((x * 0x0102040810204080ull) >> 56);
+  }
+  for (; i < n; ++i) z.bitmap[i / 8] |= static_cast<uint8_t>(nz[i] << (i % 8));
+  // At most one gap symbol per nonzero plus one per 255 zeros.
+  z.gaps.resize(nnz + (n - nnz) / 255 + 1);
+  uint8_t* gap_out = z.gaps.data();
+  // Indices of the nonzeros, a block at a time, read from the bitmap's set
+  // bits (a byte of zeros costs one test).
+  constexpr size_t kBlock = 1 << 16;  // a multiple of 8
+  std::vector<uint64_t> idx(std::min(n, kBlock));
+  uint64_t next = 0;  // gaps: the first index not yet covered
+  size_t at = 0;      // nonzeros gathered so far
+  for (size_t begin = 0; begin < n; begin += kBlock) {
+    const size_t end = std::min(n, begin + kBlock);
+    size_t count = 0;
+    for (size_t g = begin / 8; g < (end + 7) / 8; ++g) {
+      for (unsigned m = z.bitmap[g]; m != 0; m &= m - 1) idx[count++] = g * 8 + static_cast<unsigned>(std::countr_zero(m));
+    }
+    uint8_t* out = z.values.data() + at * es;
+    switch (es) {
+      case 1: CopyElements<1>(packed.data(), idx.data(), count, es, out); break;
+      case 2: CopyElements<2>(packed.data(), idx.data(), count, es, out); break;
+      case 4: CopyElements<4>(packed.data(), idx.data(), count, es, out); break;
+      case 8: CopyElements<8>(packed.data(), idx.data(), count, es, out); break;
+      default: CopyElements<0>(packed.data(), idx.data(), count, es, out);
+    }
+    at += count;
+    for (size_t k = 0; k < count; ++k) {
+      uint64_t gap = idx[k] - next;
+      for (; gap >= 255; gap -= 255) *gap_out++ = 255;
+      *gap_out++ = static_cast<uint8_t>(gap);
+      next = idx[k] + 1;
+    }
+  }
+  z.gaps.resize(static_cast<size_t>(gap_out - z.gaps.data()));
+  return z;
+}
+
+// The N:M encoder's positions (one pattern byte per group) and its values in
+// group order.
+void AddNM(std::span<const uint8_t> packed, std::span<const uint8_t> nz, size_t es, Transform t, const Groups& groups,
+           const StreamOptions& so, Candidate* c) {
   std::vector<uint8_t> values, positions;
-  auto take = [&](size_t i) { values.insert(values.end(), &packed[i * es], &packed[i * es] + es); };
-  if (which != Encoder::kNM) {
-    // Indices of the nonzeros, gathered without branches (their pattern is
-    // unpredictable) a block at a time, then their values and positions.
-    constexpr size_t kBlock = 1 << 16;
-    std::vector<uint64_t> idx(std::min(n, kBlock));
-    if (which == Encoder::kSparseBitmap) positions.assign((n + 7) / 8, 0);
-    uint64_t next = 0;  // gaps: the first index not yet covered
-    for (size_t begin = 0; begin < n; begin += kBlock) {
-      const size_t end = std::min(n, begin + kBlock);
-      size_t count = 0;
-      for (size_t i = begin; i < end; ++i) {
-        idx[count] = i;
-        count += nz[i];
-      }
-      const size_t at = values.size();
-      values.resize(at + count * es);
-      for (size_t k = 0; k < count; ++k) std::memcpy(&values[at + k * es], &packed[idx[k] * es], es);
-      if (which == Encoder::kSparseGaps) {
-        for (size_t k = 0; k < count; ++k) {
-          uint64_t gap = idx[k] - next;
-          for (; gap >= 255; gap -= 255) positions.push_back(255);
-          positions.push_back(static_cast<uint8_t>(gap));
-          next = idx[k] + 1;
-        }
-      } else {
-        for (size_t k = 0; k < count; ++k) positions[idx[k] / 8] |= static_cast<uint8_t>(1u << (idx[k] % 8));
+  positions.reserve(groups.count());
+  c->Byte(static_cast<uint8_t>(groups.m));
+  ForEachGroup(groups, [&](const uint64_t* idx) {
+    uint8_t mask = 0;
+    for (uint64_t j = 0; j < groups.m; ++j) {
+      if (nz[idx[j]]) {
+        mask |= static_cast<uint8_t>(1u << j);
+        values.insert(values.end(), &packed[idx[j] * es], &packed[idx[j] * es] + es);
       }
     }
-  } else {
-    c->Byte(static_cast<uint8_t>(groups->m));
-    ForEachGroup(*groups, [&](const uint64_t* idx) {
-      uint8_t mask = 0;
-      for (uint64_t j = 0; j < groups->m; ++j) {
-        if (nz[idx[j]]) {
-          mask |= static_cast<uint8_t>(1u << j);
-          take(idx[j]);
-        }
-      }
-      positions.push_back(mask);
-    });
-  }
+    positions.push_back(mask);
+  });
   c->Varint(values.size() / es);
   c->Stream(c->Own(std::move(positions)), so);
   AddPlanes(values, es, t, so, c);
@@ -535,11 +582,18 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
   if (options.try_sparse && n > 0) {
     // Below one zero in eight, position coding costs more than it saves.
     if (zeros * 8 >= n) {
-      for (Encoder e : {Encoder::kSparseGaps, Encoder::kSparseBitmap}) {
-        Candidate c(e);
-        AddSparse(packed, nz, es, t, nullptr, options.stream, &c);
-        consider(std::move(c));
-      }
+      // Gaps and bitmap share the values and differ only in the position
+      // stream, so the smaller position stream decides between them.
+      Nonzeros z = GatherNonzeros(packed, nz, es, n - zeros);
+      Candidate gaps(Encoder::kSparseGaps), bitmap(Encoder::kSparseBitmap);
+      gaps.Stream(gaps.Own(std::move(z.gaps)), options.stream);
+      bitmap.Stream(bitmap.Own(std::move(z.bitmap)), options.stream);
+      Candidate& positions = bitmap.bytes() < gaps.bytes() ? bitmap : gaps;
+      Candidate c(positions.encoder());
+      c.Varint(n - zeros);
+      c.Append(std::move(positions));
+      AddPlanes(z.values, es, t, options.stream, &c);
+      consider(std::move(c));
       // N:M along any axis whose groups of 4 hold at most 2 nonzeros (e.g.
       // 2:4 pruning along the reduction axis); the group pattern is cheaper
       // than a bitmap.
@@ -548,7 +602,7 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
         if (!SplitAxis(shape, axis, 4, &g) || !AtMostTwoOfFour(g, nz)) continue;
         Candidate c(Encoder::kNM);
         c.Byte(static_cast<uint8_t>(axis));
-        AddSparse(packed, nz, es, t, &g, options.stream, &c);
+        AddNM(packed, nz, es, t, g, options.stream, &c);
         consider(std::move(c));
       }
     }
