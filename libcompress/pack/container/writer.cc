@@ -21,13 +21,13 @@ Status WriteArtifact(const ArtifactContents& c, const std::function<Status(const
   // Their places are known from their sizes, so the index and both ends of
   // the file are built first and every section is written once, in order.
   uint64_t at = sizeof(FileHeader);
-  auto place = [&](const std::vector<uint8_t>& bytes) {
-    const SectionRef s{at, bytes.size(), Checksum(bytes.data(), bytes.size())};
+  auto place = [&](const std::vector<uint8_t>& bytes, std::optional<uint64_t> checksum = std::nullopt) {
+    const SectionRef s{at, bytes.size(), checksum ? *checksum : Checksum(bytes.data(), bytes.size())};
     at += bytes.size();
     return s;
   };
   std::vector<SectionRef> payloads;
-  for (const PendingTensor& t : c.tensors) payloads.push_back(place(t.payload));
+  for (const PendingTensor& t : c.tensors) payloads.push_back(place(t.payload, t.payload_checksum));
   const SectionRef skeleton = place(c.skeleton);
   std::vector<SectionRef> residues;
   for (const PendingFile& f : c.files) residues.push_back(place(f.residue));

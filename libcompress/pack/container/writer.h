@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,7 @@ struct PendingTensor {
   uint32_t external_file = 0;           // PendingFile index for kExternal
   uint64_t external_offset = 0;         // offset in that file for kExternal
   std::vector<uint8_t> payload;         // encoded bytes
+  std::optional<uint64_t> payload_checksum;  // XXH3-64 of payload, when the caller computed it (in parallel)
 };
 
 struct PendingFile {
