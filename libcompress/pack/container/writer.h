@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "container/format.h"
+#include "container/index.h"
 #include "modelpress/pack_reader.h"
 #include "modelpress/status.h"
 

@@ -5,7 +5,7 @@
 
 #include "container/atomic_file.h"
 #include "container/checksum.h"
-#include "container/format.h"
+#include "container/index.h"
 #include "modelpress/pack.h"
 #include "onnx/parallel.h"
 #include "onnx/skeleton.h"

@@ -11,6 +11,7 @@
 #include "codec/tensor_codec.h"
 #include "container/checksum.h"
 #include "container/format.h"
+#include "container/index.h"
 #include "entropy/histogram.h"
 #include "modelpress/pack_reader.h"
 #include "modelpress/tensor.h"
@@ -30,7 +31,6 @@ std::string_view EncoderName(Encoder e) {
 
 namespace {
 
-constexpr int kMaxRank = 64;
 
 template <class T>
 T ReadRecord(const uint8_t* p) {
@@ -79,7 +79,6 @@ struct Reader::Impl {
   std::vector<SectionRef> residues;
   std::vector<TensorInfo> tensors;
   std::vector<SectionRef> payloads;
-  std::vector<uint8_t> index;  // the decoded index
   std::unordered_map<std::string_view, size_t> by_name;
 
   ~Impl() {
@@ -90,7 +89,10 @@ struct Reader::Impl {
 
   Status Parse();
   Status CheckSection(const SectionRef& s, const std::string& what) const {
-    if (!SumMatches(Checksum(data + s.offset, s.size), s.checksum)) return Fail(what + ": checksum mismatch (the artifact is damaged)");
+    const uint64_t sum = Checksum(data + s.offset, s.size);
+    if (!SumMatches(s.short_checksum ? sum & 0xffffffffu : sum, s.checksum)) {
+      return Fail(what + ": checksum mismatch (the artifact is damaged)");
+    }
     return Status::Ok();
   }
   std::span<const uint8_t> Bytes(const SectionRef& s) const { return {data + s.offset, s.size}; }
@@ -105,10 +107,10 @@ Status Reader::Impl::Parse() {
   const auto h = ReadRecord<FileHeader>(data);
   if (std::memcmp(h.magic, kMagic, 8) != 0) return Fail("not a modelpress artifact (bad magic number)");
   if (!SumMatches(Checksum(data, 24), h.checksum)) return Fail("file header checksum mismatch (the artifact is damaged)");
-  if (h.version_major < kOldestReadableMajor || h.version_major > kVersionMajor) {
+  if (h.version_major != kVersionMajor) {
     return Unsupported(name + ": artifact format version " + std::to_string(h.version_major) + "." +
                        std::to_string(h.version_minor) + " is not readable by this version (reads " +
-                       std::to_string(kOldestReadableMajor) + ".x to " + std::to_string(kVersionMajor) + ".x)");
+                       std::to_string(kVersionMajor) + ".x)");
   }
   if (h.flags != 0) return Fail("reserved header flags are set");
   if (h.file_size != size) {
@@ -132,98 +134,55 @@ Status Reader::Impl::Parse() {
     return Fail("index checksum mismatch (the artifact is damaged)");
   }
   info.index_bytes = f.index_size;
+  IndexContents ix;
   {
     std::span<const uint8_t> in(data + f.index_offset, f.index_size);
     uint64_t n = 0;
     if (!PeekStreamSize(in, &n)) return Fail("index section is truncated");
-    if (n < sizeof(IndexHeader) || n > options.max_section_bytes) {
-      return Fail("index declares " + std::to_string(n) + " bytes, outside " + std::to_string(sizeof(IndexHeader)) + ".." +
+    if (n > options.max_section_bytes) {
+      return Fail("index declares " + std::to_string(n) + " bytes, over the reader's limit of " +
                   std::to_string(options.max_section_bytes));
     }
-    index.resize(n);
+    std::vector<uint8_t> index(n);
     std::string error;
     if (!DecodeStream(&in, index, &error)) return Fail("index section: " + error);
     if (!in.empty()) return Fail("index section: bytes follow the stream");
+    if (!DecodeIndex(index, &ix, &error)) return Fail("index: " + error);
   }
-  const uint64_t index_size = index.size();
-  const uint8_t* ix = index.data();
-  const auto ih = ReadRecord<IndexHeader>(ix);
-  const uint64_t body = index_size - sizeof(IndexHeader);
-  // Each count is bounded by what the index could hold before multiplying.
-  if (ih.tensor_count > body / sizeof(TensorRecord) || ih.file_count > body / sizeof(FileRecord) ||
-      ih.dims_count > body / 8 || ih.strings_size > body ||
-      uint64_t{ih.tensor_count} * sizeof(TensorRecord) + uint64_t{ih.file_count} * sizeof(FileRecord) +
-              ih.dims_count * 8 + ih.strings_size != body) {
-    return Fail("index declares " + std::to_string(ih.tensor_count) + " tensors, " + std::to_string(ih.file_count) +
-                " files, " + std::to_string(ih.dims_count) + " dimensions and " + std::to_string(ih.strings_size) +
-                " bytes of names, which do not add up to its " + std::to_string(index_size) + " bytes");
-  }
-  if ((ih.flags & ~kIndexExactOnnx) != 0 || ih.reserved != 0) return Fail("reserved index flags are set");
-  const uint64_t data_lo = sizeof(FileHeader), data_hi = f.index_offset;
-  if (!Inside(ih.skeleton.offset, ih.skeleton.size, data_lo, data_hi)) return Fail("graph section does not fit the file");
-  skeleton = ih.skeleton;
-  info.skeleton_stored = ih.skeleton.size;
-  info.onnx_size = ih.onnx_size;
-  info.onnx_checksum = ih.onnx_checksum;
-  info.exact_onnx = ih.flags & kIndexExactOnnx;
+  info.onnx_size = ix.onnx_size;
+  info.onnx_checksum = ix.onnx_checksum;
+  info.exact_onnx = ix.flags & kIndexExactOnnx;
 
-  const uint8_t* records = ix + sizeof(IndexHeader);
-  const uint8_t* file_records = records + uint64_t{ih.tensor_count} * sizeof(TensorRecord);
-  const uint8_t* dims = file_records + uint64_t{ih.file_count} * sizeof(FileRecord);
-  const char* strings = reinterpret_cast<const char*>(dims + ih.dims_count * 8);
-  auto str = [&](uint64_t off, uint64_t len, std::string* out) {
-    if (!Inside(off, len, 0, ih.strings_size)) return false;
-    out->assign(strings + off, len);
+  // Sections lie back to back from the end of the header to the index:
+  // payloads, the graph, the residues. Their sizes must fill that span
+  // exactly (each is checked against what is left, so nothing overflows).
+  const uint64_t data_hi = f.index_offset;
+  uint64_t at = sizeof(FileHeader);
+  auto place = [&](uint64_t bytes, uint64_t checksum, bool short_checksum, SectionRef* s) {
+    if (bytes > data_hi - at) return false;
+    *s = {at, bytes, checksum, short_checksum};
+    at += bytes;
     return true;
   };
 
-  for (uint32_t i = 0; i < ih.file_count; ++i) {
-    const auto r = ReadRecord<FileRecord>(file_records + uint64_t{i} * sizeof(FileRecord));
-    ExternalFileInfo fi;
-    if (!str(r.name_offset, r.name_size, &fi.name) || fi.name.empty()) {
-      return Fail("external file " + std::to_string(i) + ": name lies outside the string table");
-    }
-    if (r.reserved != 0) return Fail("external file " + Quote(fi.name) + ": reserved field is set");
-    if (!Inside(r.residue.offset, r.residue.size, data_lo, data_hi)) {
-      return Fail("external file " + Quote(fi.name) + ": residue section does not fit the file");
-    }
-    fi.size = r.size;
-    fi.checksum = r.checksum;
-    fi.residue_stored = r.residue.size;
-    info.files.push_back(std::move(fi));
-    residues.push_back(r.residue);
-  }
-
-  tensors.reserve(ih.tensor_count);
-  for (uint32_t i = 0; i < ih.tensor_count; ++i) {
-    const auto r = ReadRecord<TensorRecord>(records + uint64_t{i} * sizeof(TensorRecord));
+  tensors.reserve(ix.tensors.size());
+  payloads.reserve(ix.tensors.size());
+  for (IndexTensor& r : ix.tensors) {
     TensorInfo t;
-    if (!str(r.name_offset, r.name_size, &t.name) || t.name.empty()) {
-      return Fail("tensor " + std::to_string(i) + ": name lies outside the string table");
-    }
+    t.name = std::move(r.name);
     const std::string where = "tensor " + Quote(t.name);
-    if (r.reserved[0] || r.reserved[1]) return Fail(where + ": reserved bytes are set");
-    if (!Inside(r.payload.offset, r.payload.size, data_lo, data_hi)) {
-      return Fail(where + ": payload [" + std::to_string(r.payload.offset) + ", +" + std::to_string(r.payload.size) +
-                  ") does not fit the file");
-    }
-    if (r.rank > kMaxRank || !Inside(r.dims_offset, r.rank, 0, ih.dims_count)) {
-      return Fail(where + ": shape lies outside the dimension table");
+    SectionRef payload;
+    if (!place(r.payload_size, r.payload_checksum, true, &payload)) {
+      return Fail(where + ": payload of " + std::to_string(r.payload_size) + " bytes at " + std::to_string(at) +
+                  " does not fit the file");
     }
     uint64_t count = 1;
-    for (uint32_t d = 0; d < r.rank; ++d) {
-      int64_t dim;
-      std::memcpy(&dim, dims + (uint64_t{r.dims_offset} + d) * 8, 8);
-      if (dim < 0) return Fail(where + ": negative dimension " + std::to_string(dim));
+    for (int64_t dim : r.shape) {
       t.shape.push_back(dim);
       if (dim != 0 && count > (uint64_t{1} << 62) / static_cast<uint64_t>(dim)) {
         return Fail(where + ": shape " + ShapeText(t.shape) + " overflows");
       }
       count *= static_cast<uint64_t>(dim);
-    }
-    if (count != r.element_count) {
-      return Fail(where + ": declares " + std::to_string(r.element_count) + " elements but its shape has " +
-                  std::to_string(count));
     }
     const size_t es = ElementBytes(r.dtype);
     if (es == 0) return Fail(where + ": data type " + std::to_string(r.dtype) + " cannot be stored in an artifact");
@@ -234,27 +193,40 @@ Status Reader::Impl::Parse() {
     if (r.encoder > static_cast<uint8_t>(Encoder::kNM)) {
       return Fail(where + ": encoder " + std::to_string(r.encoder) + " is unknown");
     }
-    if (r.storage > static_cast<uint8_t>(StorageKind::kExternal) ||
-        (r.storage == static_cast<uint8_t>(StorageKind::kExternal) ? r.external_file >= ih.file_count
-                                                                   : (r.external_file || r.external_offset))) {
-      return Fail(where + ": storage " + std::to_string(r.storage) + " or its external file is invalid");
-    }
     if (r.storage == static_cast<uint8_t>(StorageKind::kExternal)) {
-      const uint64_t fsize = info.files[r.external_file].size;
+      const uint64_t fsize = ix.files[r.external_file].size;
       if (!Inside(r.external_offset, count * es, 0, fsize)) {
-        return Fail(where + ": lies outside its external data file " + Quote(info.files[r.external_file].name));
+        return Fail(where + ": lies outside its external data file " + Quote(ix.files[r.external_file].name));
       }
     }
     t.dtype = r.dtype;
     t.element_count = count;
     t.bytes = count * es;
     t.encoder = static_cast<Encoder>(r.encoder);
-    t.stored_bytes = r.payload.size;
+    t.stored_bytes = r.payload_size;
     t.storage = r.storage;
-    t.external_file = r.external_file;
+    t.external_file = static_cast<uint32_t>(r.external_file);
     t.external_offset = r.external_offset;
     tensors.push_back(std::move(t));
-    payloads.push_back(r.payload);
+    payloads.push_back(payload);
+  }
+  if (!place(ix.graph_size, ix.graph_checksum, false, &skeleton)) return Fail("graph section does not fit the file");
+  info.skeleton_stored = ix.graph_size;
+  for (IndexFile& r : ix.files) {
+    ExternalFileInfo fi;
+    fi.name = std::move(r.name);
+    SectionRef residue;
+    if (!place(r.residue_size, r.residue_checksum, false, &residue)) {
+      return Fail("external file " + Quote(fi.name) + ": residue section does not fit the file");
+    }
+    fi.size = r.size;
+    fi.checksum = r.checksum;
+    fi.residue_stored = r.residue_size;
+    info.files.push_back(std::move(fi));
+    residues.push_back(residue);
+  }
+  if (at != data_hi) {
+    return Fail("sections end at " + std::to_string(at) + " but the index starts at " + std::to_string(data_hi));
   }
   for (size_t i = 0; i < tensors.size(); ++i) {
     if (!by_name.emplace(tensors[i].name, i).second) return Fail("tensor " + Quote(tensors[i].name) + " is listed twice");
