@@ -560,26 +560,26 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
     if (es > 1) keep_counts(c, es);
     consider(std::move(c));
   }
-  double bound_bits = 0;
-  bool bounded = false;
   std::vector<uint8_t> nz;
   size_t zeros = 0;
-  if (options.try_sparse && n > 0) {
+  const bool sparse = options.try_sparse && n > 0;
+  if (sparse) {
     nz = NonzeroMask(packed, es);
     zeros = n - static_cast<size_t>(std::count(nz.begin(), nz.end(), uint8_t{1}));
-    // A zero element is byte 0 in every plane after any transform, so the
-    // nonzero elements' planes are the histograms less `zeros` at 0.
-    if (bound_counts.size() == es) {
-      bound_bits = BinaryEntropyBits(n - zeros, n);
-      for (Histogram& h : bound_counts) {
-        h[0] -= zeros;
-        bound_bits += EntropyBits(h);
-      }
-      bounded = true;
-    }
   }
-  if (n > 0 && !bounded) bound_bits = EntropyBoundBits(dtype, std::as_bytes(packed));
-  if (options.try_sparse && n > 0) {
+  // A zero element is byte 0 in every plane after any transform, so the
+  // nonzero elements' planes are the counted histograms less `zeros` at 0.
+  double bound_bits = 0;
+  if (sparse && bound_counts.size() == es) {
+    bound_bits = BinaryEntropyBits(n - zeros, n);
+    for (Histogram& h : bound_counts) {
+      h[0] -= zeros;
+      bound_bits += EntropyBits(h);
+    }
+  } else {
+    bound_bits = EntropyBoundBits(dtype, std::as_bytes(packed));
+  }
+  if (sparse) {
     // Below one zero in eight, position coding costs more than it saves.
     if (zeros * 8 >= n) {
       // Gaps and bitmap share the values and differ only in the position
