@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "codec/tensor_codec.h"
 #include "container/checksum.h"
 #include "container/stream.h"
 #include "container/writer.h"
@@ -200,6 +201,63 @@ TEST(ArtifactRoundTrip, PrunedInt8WeightsApproachTheOrder0Bound) {
   EXPECT_LT(stored, bound * 1.06) << "stored " << stored << " bound " << bound;
   ASSERT_TRUE(UnpackModel(dir / "s.mpk", dir / "u.onnx").ok());
   EXPECT_EQ(ReadFile(dir / "u.onnx"), ReadFile(model));
+}
+
+// Many small pruned int8 tensors (a few hundred to a few thousand weights
+// each, as in small convolutional models) pay for a code table per stream;
+// shared tables must make them smaller than each encoded alone, and restore
+// every tensor and the file exactly.
+TEST(ArtifactRoundTrip, SmallSparseTensorsShareCodeTables) {
+  TempDir dir;
+  onnx::ModelProto p;
+  p.set_ir_version(8);
+  p.add_opset_import()->set_version(13);
+  std::mt19937 rng(5);
+  std::exponential_distribution<double> mag(0.05);
+  uint64_t alone = 0;
+  std::vector<std::string> names;
+  const int64_t sizes[][2] = {{16, 27}, {16, 144}, {16, 144}, {32, 144}, {32, 16}, {10, 32}, {24, 64}};
+  for (const auto& sz : sizes) {
+    onnx::TensorProto* t = p.mutable_graph()->add_initializer();
+    t->set_name("w" + std::to_string(names.size()));
+    names.push_back(t->name());
+    t->set_data_type(onnx::TensorProto::INT8);
+    t->add_dims(sz[0]);
+    t->add_dims(sz[1]);
+    std::string q(static_cast<size_t>(sz[0] * sz[1]), '\0');
+    for (char& c : q) {
+      if (rng() % 10 != 0) continue;
+      const int v = std::min(127, 20 + static_cast<int>(mag(rng)));
+      c = static_cast<char>(rng() % 2 ? v : -v);
+    }
+    t->set_raw_data(q);
+    const std::vector<int64_t> shape = {sz[0], sz[1]};
+    const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(q.data()), q.size());
+    alone += EncodeTensor(onnx::TensorProto::INT8, shape, bytes, {}).payload.size();
+  }
+  auto m = Model::FromProto(p);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  ASSERT_TRUE(SaveModel(*m, dir / "small.onnx").ok());
+  auto r = PackModel(dir / "small.onnx", dir / "small.mpk");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_GE(r->shared_tables, 2u);  // at least the gap symbols and the values
+  uint64_t stored = r->shared_table_bytes;
+  for (const auto& t : r->tensors) stored += t.stored_bytes;
+  EXPECT_LT(stored, alone * 95 / 100) << "with shared tables " << stored << ", each alone " << alone;
+  // The reader decodes each tensor alone with the tables, and unpack restores the file.
+  auto reader = Reader::Open(dir / "small.mpk");
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  EXPECT_EQ(reader->info().shared_tables, r->shared_tables);
+  for (const std::string& name : names) {
+    const TensorInfo* t = reader->FindTensor(name);
+    ASSERT_NE(t, nullptr) << name;
+    std::string out(t->bytes, '\0');
+    std::string detail;
+    ASSERT_TRUE(reader->ReadTensor(*t, std::as_writable_bytes(std::span(out)), &detail).ok()) << name;
+    EXPECT_EQ(out, m->FindTensor(name)->proto->raw_data()) << name;
+  }
+  ASSERT_TRUE(UnpackModel(dir / "small.mpk", dir / "back.onnx").ok());
+  EXPECT_EQ(ReadFile(dir / "back.onnx"), ReadFile(dir / "small.onnx"));
 }
 
 TEST(ArtifactRoundTrip, ConformanceCorpusRestoresExactly) {

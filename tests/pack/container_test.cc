@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <map>
 #include <random>
 
 #include "codec/tensor_codec.h"
@@ -25,6 +26,27 @@ struct Sample {
   std::vector<uint8_t> artifact;
 };
 
+// Encodes with shared tables built from the tensor's own streams (as
+// PackModel builds them across tensors) and appends those tables to `tables`.
+EncodedTensor EncodeWithSharedTables(int32_t dtype, const std::vector<int64_t>& shape, const std::vector<uint8_t>& bytes,
+                                     std::vector<CodeLengths>* tables) {
+  const EncodedTensor first = EncodeTensor(dtype, shape, bytes, {});
+  std::vector<CodeLengths> built;
+  built.reserve(first.stream_counts.size());  // refs point into it
+  std::map<StreamKind, SharedTableRef> refs;
+  for (const auto& [kind, h] : first.stream_counts) {
+    CodeLengths l{};
+    if (refs.count(kind) || !BuildCodeLengths(h, kHuffmanMaxBits, &l)) continue;
+    built.push_back(l);
+    refs[kind] = {static_cast<uint32_t>(tables->size() + built.size() - 1), &built.back()};
+  }
+  EncodeOptions o;
+  o.shared = &refs;
+  EncodedTensor e = EncodeTensor(dtype, shape, bytes, o);
+  tables->insert(tables->end(), built.begin(), built.end());
+  return e;
+}
+
 Sample MakeSample() {
   Sample s;
   ArtifactContents c;
@@ -39,7 +61,10 @@ Sample MakeSample() {
     t.name = std::move(name);
     t.dtype = dtype;
     t.shape = std::move(shape);
-    EncodedTensor e = EncodeTensor(dtype, t.shape, bytes, {});
+    // The int8 tensor's streams use shared tables, so every test of damage
+    // also covers them.
+    EncodedTensor e = dtype == kI8 ? EncodeWithSharedTables(dtype, t.shape, bytes, &c.tables)
+                                   : EncodeTensor(dtype, t.shape, bytes, {});
     t.encoder = e.encoder;
     t.payload = std::move(e.payload);
     c.tensors.push_back(std::move(t));
@@ -188,7 +213,17 @@ TEST(Container, HostileIndexesAreRefusedBeforeAllocating) {
             std::string::npos);
   EXPECT_NE(message(WithIndex(s.artifact, [](IndexContents& ix) { ix.tensors[0].storage = 7; })).find("storage 7"),
             std::string::npos);
-  EXPECT_NE(message(WithIndex(s.artifact, [](IndexContents& ix) { ix.flags = 2; })).find("reserved"), std::string::npos);
+  EXPECT_NE(message(WithIndex(s.artifact, [](IndexContents& ix) { ix.flags |= 4; })).find("reserved"), std::string::npos);
+  // Shared tables: the flag without tables, a table too few for the
+  // streams, a table that is not a complete prefix code.
+  EXPECT_NE(message(WithIndex(s.artifact, [](IndexContents& ix) { ix.tables.clear(); })).find("declares 0 shared code tables"),
+            std::string::npos);
+  EXPECT_NE(message(WithIndex(s.artifact, [](IndexContents& ix) { ix.tables.pop_back(); }))
+                .find("shared code table " + std::to_string(DecodedIndex(s.artifact).tables.size() - 1) + ", but the index holds"),
+            std::string::npos);
+  EXPECT_NE(message(WithIndex(s.artifact, [](IndexContents& ix) { ix.tables[0][0] = 1; ix.tables[0][1] = 1; ix.tables[0][2] = 1; }))
+                .find("shared table 0: Huffman table is oversubscribed"),
+            std::string::npos);
   EXPECT_NE(message(WithIndex(s.artifact, [](IndexContents& ix) {
               ix.tensors[0].storage = static_cast<uint8_t>(StorageKind::kExternal);
               ix.tensors[0].external_file = 0;
@@ -235,7 +270,8 @@ TEST(Container, BadMagicAndNewerVersionsAreNamed) {
     std::memcpy(a.data(), &h, sizeof h);
     const Status st = ReadAll(a);
     EXPECT_EQ(st.code(), StatusCode::kUnsupported);
-    EXPECT_NE(st.message().find("version " + std::to_string(major) + ".0"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("version " + std::to_string(major) + "." + std::to_string(kVersionMinor)), std::string::npos)
+        << st.message();
   }
 }
 

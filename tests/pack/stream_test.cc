@@ -202,5 +202,61 @@ TEST(Stream, VarintsRoundTripAndRejectOverlong) {
   EXPECT_FALSE(GetVarint(&in, &v));
 }
 
+// Mode 5: a stream coded with a table the index holds costs no table bytes;
+// it needs the tables to decode and a table with a code for every symbol.
+TEST(Stream, SharedTablesSaveTheTableAndAreCheckedOnDecode) {
+  std::mt19937 rng(3);
+  std::geometric_distribution<int> g(0.3);
+  std::vector<uint8_t> data(3000);
+  for (auto& b : data) b = static_cast<uint8_t>(std::min(g(rng), 40));
+  CodeLengths own{};
+  ASSERT_TRUE(BuildCodeLengths(CountBytes(data), kHuffmanMaxBits, &own));
+  const SharedTables tables = {CodeLengths{}, own};
+  StreamOptions o;
+  o.shared = {1, &tables[1]};
+  const StreamPlan alone = PlanStream(data, {});
+  ASSERT_EQ(alone.mode, StreamMode::kHuffman);
+  const StreamPlan plan = PlanStream(data, o);
+  ASSERT_EQ(plan.mode, StreamMode::kSharedHuffman);
+  EXPECT_EQ(plan.unshared_bytes, alone.bytes);
+  // The same codes, one byte of id instead of the table.
+  EXPECT_EQ(plan.bytes, alone.bytes - TableBytes(own) + 1);
+  std::vector<uint8_t> enc;
+  WriteStream(data, plan, &enc);
+  EXPECT_EQ(enc.size(), plan.bytes);
+  std::vector<uint8_t> out(data.size());
+  std::string error;
+  std::span<const uint8_t> in = enc;
+  StreamMode seen{};
+  ASSERT_TRUE(DecodeStream(&in, out, &error, &seen, &tables)) << error;
+  EXPECT_EQ(seen, StreamMode::kSharedHuffman);
+  EXPECT_EQ(out, data);
+  EXPECT_TRUE(in.empty());
+  // Without the tables, or with too few, the id is named.
+  in = enc;
+  EXPECT_FALSE(DecodeStream(&in, out, &error));
+  EXPECT_NE(error.find("shared code table 1, but the index holds 0"), std::string::npos) << error;
+  const SharedTables one = {own};
+  in = enc;
+  EXPECT_FALSE(DecodeStream(&in, out, &error, nullptr, &one));
+  EXPECT_NE(error.find("holds 1"), std::string::npos) << error;
+  // Every truncation is refused.
+  for (size_t cut = 0; cut < enc.size(); ++cut) {
+    std::span<const uint8_t> part = std::span(enc).first(cut);
+    EXPECT_FALSE(DecodeStream(&part, out, &error, nullptr, &tables)) << cut;
+  }
+  // A table without a code for a symbol present is not offered; nor is any
+  // table to a stream long enough for lanes.
+  data.push_back(200);
+  EXPECT_NE(PlanStream(data, o).mode, StreamMode::kSharedHuffman);
+  data.pop_back();
+  std::vector<uint8_t> big(kHuffmanLanesFrom);
+  for (auto& b : big) b = static_cast<uint8_t>(std::min(g(rng), 40));
+  CodeLengths big_lengths{};
+  ASSERT_TRUE(BuildCodeLengths(CountBytes(big), kHuffmanMaxBits, &big_lengths));
+  o.shared = {0, &big_lengths};
+  EXPECT_EQ(PlanStream(big, o).mode, StreamMode::kHuffmanLanes);
+}
+
 }  // namespace
 }  // namespace modelpress::pack

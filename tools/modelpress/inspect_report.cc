@@ -148,6 +148,7 @@ Result<nlohmann::json> InspectArtifactJson(const std::string& path) {
   j["byte_exact_onnx"] = info.exact_onnx;
   j["graph"] = {{"stored_bytes", info.skeleton_stored}, {"bytes", info.skeleton_bytes}};
   j["index_bytes"] = info.index_bytes;
+  j["shared_tables"] = {{"count", info.shared_tables}, {"bytes", info.shared_table_bytes}};
   j["external_files"] = nlohmann::json::array();
   for (const auto& f : info.files) {
     j["external_files"].push_back({{"name", f.name}, {"bytes", f.size}, {"residue_stored_bytes", f.residue_stored}});

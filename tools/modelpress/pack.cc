@@ -37,6 +37,9 @@ int RunPack(const PackCliOptions& o) {
   std::cout << "wrote " << o.output << ": " << HumanBytes(r->input_bytes) << " -> " << HumanBytes(r->artifact_bytes) << " ("
             << Ratio(r->input_bytes, r->artifact_bytes) << " smaller); " << r->tensors.size() << " tensors "
             << HumanBytes(tensor_bytes) << " -> " << HumanBytes(stored) << ", graph " << HumanBytes(r->graph_stored_bytes)
+            << (r->shared_tables ? ", " + std::to_string(r->shared_tables) + " shared code tables " +
+                                       HumanBytes(r->shared_table_bytes)
+                                 : std::string())
             << (r->exact_onnx ? "; unpack restores the .onnx byte for byte" : "; unpack restores every tensor and the graph exactly")
             << "\n";
   for (const auto& why : r->inline_tensors) std::cerr << "modelpress: notice: kept in the graph section: " << why << "\n";
@@ -85,6 +88,11 @@ int RunInspectArtifact(const std::string& path, bool json) {
             << (exact ? "the same bytes (checked)" : "every tensor and the graph exactly") << "\n";
   std::cout << "graph     " << HumanBytes(j["graph"]["stored_bytes"].get<uint64_t>()) << " stored ("
             << HumanBytes(j["graph"]["bytes"].get<uint64_t>()) << " serialized, zstd)\n";
+  if (const uint64_t n = j["shared_tables"]["count"].get<uint64_t>(); n > 0) {
+    std::cout << "tables    " << n << " shared code table" << (n == 1 ? "" : "s") << ", "
+              << HumanBytes(j["shared_tables"]["bytes"].get<uint64_t>())
+              << " in the index (streams marked 'shared' use them)\n";
+  }
   for (const auto& f : j["external_files"]) {
     std::cout << "external  " << f["name"].get<std::string>() << ": " << HumanBytes(f["bytes"].get<uint64_t>()) << ", "
               << HumanBytes(f["residue_stored_bytes"].get<uint64_t>()) << " stored outside tensors\n";

@@ -37,6 +37,8 @@ struct PackReport {
   uint64_t input_bytes = 0;           // the .onnx file plus its external data files
   uint64_t artifact_bytes = 0;        // the written artifact
   uint64_t graph_stored_bytes = 0;    // the zstd-compressed graph skeleton
+  size_t shared_tables = 0;           // code tables shared by streams of several small tensors
+  uint64_t shared_table_bytes = 0;    // their bytes (inside the index)
   bool exact_onnx = false;            // the unpacked .onnx will be byte-identical (the input had modelpress's deterministic bytes)
   std::vector<PackedTensorReport> tensors;      // tensors with their own payload, in model order
   std::vector<std::string> inline_tensors;      // tensors left inside the graph section, with the reason

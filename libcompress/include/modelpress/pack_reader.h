@@ -67,6 +67,8 @@ struct ArtifactInfo {
   uint64_t onnx_checksum = 0;        // XXH3-64 of the packed .onnx file
   bool exact_onnx = false;           // an unpacked .onnx must hash to onnx_checksum (checked by unpack)
   std::vector<ExternalFileInfo> files;  // external data files, in index order
+  size_t shared_tables = 0;          // code tables the index holds for streams of several tensors
+  uint64_t shared_table_bytes = 0;   // their bytes in the index (before the index's zstd)
 };
 
 struct ReaderOptions {

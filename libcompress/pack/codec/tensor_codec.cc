@@ -91,6 +91,22 @@ void Merge(size_t es, Transform t, const uint8_t* const* planes, size_t n, uint8
   }
 }
 
+// Stream kinds (the key of shared tables): what the stream holds, with the
+// data type and byte plane where its statistics depend on them.
+enum : uint32_t { kKindWhole = 1, kKindPlane = 2, kKindValuePlane = 3, kKindGaps = 4, kKindBitmap = 5, kKindGroups = 6 };
+constexpr StreamKind Kind(uint32_t what, uint32_t dtype = 0, uint32_t k = 0) {
+  return what << 24 | (dtype & 0xffff) << 8 | (k & 0xff);
+}
+
+// The stream options for a stream of `kind`, with its shared table if any.
+StreamOptions ForKind(const EncodeOptions& o, StreamKind kind) {
+  StreamOptions so = o.stream;
+  if (o.shared) {
+    if (auto it = o.shared->find(kind); it != o.shared->end()) so.shared = it->second;
+  }
+  return so;
+}
+
 // The whole-stream candidate of a multi-byte tensor tries Huffman coding up
 // to this size only (EncodeTensor).
 constexpr size_t kWholeHuffmanUpTo = 64 * 1024;
@@ -128,10 +144,11 @@ class Candidate {
   // level to be cheap (on a few hundred bytes, high levels code literals
   // compactly enough to change the ranking); Write() brings the winner's
   // zstd streams to the requested level.
-  void Stream(std::span<const uint8_t> data, const StreamOptions& so) {
+  void Stream(std::span<const uint8_t> data, const StreamOptions& so, StreamKind kind) {
     Piece p;
     p.data = data;
     p.options = so;
+    p.kind = kind;
     StreamOptions ranking = so;
     if (data.size() > kSmallStream) ranking.zstd_level = std::min(so.zstd_level, kRankingZstdLevel);
     p.plan = PlanStream(data, ranking);
@@ -157,8 +174,9 @@ class Candidate {
     std::abort();  // callers ask for streams they added
   }
 
-  std::vector<uint8_t> Write() {
-    std::vector<uint8_t> out;
+  // Writes the payload, with the streams' histograms and shared-table savings.
+  void Write(EncodedTensor* t) {
+    std::vector<uint8_t>& out = t->payload;
     for (Piece& p : pieces_) {
       if (p.stream()) RefineStream(p.data, p.options, &p.plan);
     }
@@ -166,11 +184,14 @@ class Candidate {
     for (const Piece& p : pieces_) {
       if (p.stream()) {
         WriteStream(p.data, p.plan, &out);
+        if (p.plan.counted) t->stream_counts.emplace_back(p.kind, p.plan.counts);
+        if (p.plan.mode == StreamMode::kSharedHuffman) {
+          t->shared_savings.emplace_back(p.plan.shared_id, p.plan.unshared_bytes - p.plan.bytes);
+        }
       } else {
         out.insert(out.end(), p.literal.begin(), p.literal.end());
       }
     }
-    return out;
   }
 
  private:
@@ -180,12 +201,15 @@ class Candidate {
     std::vector<uint8_t> literal;
     std::span<const uint8_t> data;
     StreamOptions options;
+    StreamKind kind = 0;
     StreamPlan plan;
     bool stream() const { return literal.empty(); }
   };
   void Literal(std::vector<uint8_t> bytes) {
     bytes_ += bytes.size();
-    pieces_.push_back({std::move(bytes), {}, {}, {}});
+    Piece p;
+    p.literal = std::move(bytes);
+    pieces_.push_back(std::move(p));
   }
 
   Encoder encoder_;
@@ -195,19 +219,24 @@ class Candidate {
   std::vector<std::unique_ptr<uint8_t[]>> arrays_;
 };
 
-// The transform byte and one stream per byte plane of `elems`.
-void AddPlanes(std::span<const uint8_t> elems, size_t es, Transform t, const StreamOptions& so, Candidate* c) {
+// The transform byte and one stream per byte plane of `elems` (streams of
+// kind Kind(what, dtype, k)).
+void AddPlanes(std::span<const uint8_t> elems, size_t es, Transform t, const EncodeOptions& o, uint32_t what,
+               int32_t dtype, Candidate* c) {
   if (es > 8) t = Transform::kNone;
   c->Byte(static_cast<uint8_t>(t));
   const size_t n = elems.size() / es;
   std::unique_ptr<uint8_t[]> planes = Scratch(elems.size());
   Split(es, t, elems.data(), n, planes.get());
   const std::span<const uint8_t> all = c->Own(std::move(planes), elems.size());
-  for (size_t k = 0; k < es; ++k) c->Stream(all.subspan(k * n, n), so);
+  for (size_t k = 0; k < es; ++k) {
+    const StreamKind kind = Kind(what, static_cast<uint32_t>(dtype), static_cast<uint32_t>(k));
+    c->Stream(all.subspan(k * n, n), ForKind(o, kind), kind);
+  }
 }
 
 bool DecodePlanes(std::span<const uint8_t>* in, size_t es, std::span<uint8_t> out, std::string* error,
-                  std::string* detail) {
+                  std::string* detail, const SharedTables* tables) {
   if (in->empty()) {
     *error = "value planes are truncated";
     return false;
@@ -228,7 +257,7 @@ bool DecodePlanes(std::span<const uint8_t>* in, size_t es, std::span<uint8_t> ou
     if (!PeekStreamMode(*in, &m) || m != StreamMode::kRaw) {
       if (!scratch) scratch = Scratch(out.size());
       planes[k] = scratch.get() + k * n;
-      if (!DecodeStream(in, {scratch.get() + k * n, n}, error, &m)) {
+      if (!DecodeStream(in, {scratch.get() + k * n, n}, error, &m, tables)) {
         *error = "byte plane " + std::to_string(k) + ": " + *error;
         return false;
       }
@@ -388,7 +417,7 @@ Nonzeros GatherNonzeros(std::span<const uint8_t> packed, std::span<const uint8_t
 // The N:M encoder's positions (one pattern byte per group) and its values in
 // group order.
 void AddNM(std::span<const uint8_t> packed, std::span<const uint8_t> nz, size_t es, Transform t, const Groups& groups,
-           const StreamOptions& so, Candidate* c) {
+           const EncodeOptions& o, int32_t dtype, Candidate* c) {
   std::vector<uint8_t> values, positions;
   positions.reserve(groups.count());
   c->Byte(static_cast<uint8_t>(groups.m));
@@ -403,12 +432,13 @@ void AddNM(std::span<const uint8_t> packed, std::span<const uint8_t> nz, size_t 
     positions.push_back(mask);
   });
   c->Varint(values.size() / es);
-  c->Stream(c->Own(std::move(positions)), so);
-  AddPlanes(values, es, t, so, c);
+  const StreamKind kind = Kind(kKindGroups, 0, static_cast<uint32_t>(groups.m));
+  c->Stream(c->Own(std::move(positions)), ForKind(o, kind), kind);
+  AddPlanes(values, es, t, o, kKindValuePlane, dtype, c);
 }
 
 bool DecodeSparse(Encoder which, std::span<const uint8_t> in, size_t es, std::span<const int64_t> shape,
-                  std::span<uint8_t> out, std::string* error, std::string* detail) {
+                  std::span<uint8_t> out, std::string* error, std::string* detail, const SharedTables* tables) {
   const size_t n = out.size() / es;
   Groups groups;
   if (which == Encoder::kNM) {
@@ -441,13 +471,13 @@ bool DecodeSparse(Encoder which, std::span<const uint8_t> in, size_t es, std::sp
   }
   std::vector<uint8_t> positions(npos);
   StreamMode pm{};
-  if (!DecodeStream(&in, positions, error, &pm)) {
+  if (!DecodeStream(&in, positions, error, &pm, tables)) {
     *error = "positions: " + *error;
     return false;
   }
   std::vector<uint8_t> values(nnz * es);
   std::string vdetail;
-  if (!DecodePlanes(&in, es, values, error, detail ? &vdetail : nullptr)) {
+  if (!DecodePlanes(&in, es, values, error, detail ? &vdetail : nullptr, tables)) {
     *error = "values: " + *error;
     return false;
   }
@@ -546,17 +576,18 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
   // Multi-byte elements: on a large tensor, Huffman coding the interleaved
   // bytes never beats coding each byte plane, so the whole stream only
   // tries zstd (which can win on repeated structure) and raw.
-  StreamOptions whole = options.stream;
+  const StreamKind whole_kind = Kind(kKindWhole, static_cast<uint32_t>(dtype));
+  StreamOptions whole = ForKind(options, whole_kind);
   if (es > 1 && packed.size() >= kWholeHuffmanUpTo) whole.try_huffman = false;
   Candidate best(Encoder::kWhole);
-  best.Stream(packed, whole);
+  best.Stream(packed, whole, whole_kind);
   if (es == 1) keep_counts(best, 1);
   auto consider = [&](Candidate c) {
     if (c.bytes() < best.bytes()) best = std::move(c);
   };
   if (es > 1 || t != Transform::kNone) {
     Candidate c(Encoder::kPlanes);
-    AddPlanes(packed, es, t, options.stream, &c);
+    AddPlanes(packed, es, t, options, kKindPlane, dtype, &c);
     if (es > 1) keep_counts(c, es);
     consider(std::move(c));
   }
@@ -586,13 +617,13 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
       // stream, so the smaller position stream decides between them.
       Nonzeros z = GatherNonzeros(packed, nz, es, n - zeros);
       Candidate gaps(Encoder::kSparseGaps), bitmap(Encoder::kSparseBitmap);
-      gaps.Stream(gaps.Own(std::move(z.gaps)), options.stream);
-      bitmap.Stream(bitmap.Own(std::move(z.bitmap)), options.stream);
+      gaps.Stream(gaps.Own(std::move(z.gaps)), ForKind(options, Kind(kKindGaps)), Kind(kKindGaps));
+      bitmap.Stream(bitmap.Own(std::move(z.bitmap)), ForKind(options, Kind(kKindBitmap)), Kind(kKindBitmap));
       Candidate& positions = bitmap.bytes() < gaps.bytes() ? bitmap : gaps;
       Candidate c(positions.encoder());
       c.Varint(n - zeros);
       c.Append(std::move(positions));
-      AddPlanes(z.values, es, t, options.stream, &c);
+      AddPlanes(z.values, es, t, options, kKindValuePlane, dtype, &c);
       consider(std::move(c));
       // N:M along any axis whose groups of 4 hold at most 2 nonzeros (e.g.
       // 2:4 pruning along the reduction axis); the group pattern is cheaper
@@ -602,16 +633,20 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
         if (!SplitAxis(shape, axis, 4, &g) || !AtMostTwoOfFour(g, nz)) continue;
         Candidate c(Encoder::kNM);
         c.Byte(static_cast<uint8_t>(axis));
-        AddNM(packed, nz, es, t, g, options.stream, &c);
+        AddNM(packed, nz, es, t, g, options, dtype, &c);
         consider(std::move(c));
       }
     }
   }
-  return {best.encoder(), best.Write(), bound_bits};
+  EncodedTensor out;
+  out.encoder = best.encoder();
+  out.bound_bits = bound_bits;
+  best.Write(&out);
+  return out;
 }
 
 bool DecodeTensor(Encoder encoder, int32_t dtype, std::span<const int64_t> shape, std::span<const uint8_t> payload,
-                  std::span<uint8_t> out, std::string* error, std::string* detail) {
+                  std::span<uint8_t> out, std::string* error, std::string* detail, const SharedTables* tables) {
   const size_t es = ElementBytes(dtype);
   if (es == 0 || out.size() % es != 0) {
     *error = "data type " + std::to_string(dtype) + " cannot be decoded";
@@ -620,19 +655,19 @@ bool DecodeTensor(Encoder encoder, int32_t dtype, std::span<const int64_t> shape
   switch (encoder) {
     case Encoder::kWhole: {
       StreamMode m{};
-      if (!DecodeStream(&payload, out, error, &m)) return false;
+      if (!DecodeStream(&payload, out, error, &m, tables)) return false;
       if (detail) *detail = StreamModeName(m);
       break;
     }
     case Encoder::kPlanes: {
       std::string d;
-      if (!DecodePlanes(&payload, es, out, error, detail ? &d : nullptr)) return false;
+      if (!DecodePlanes(&payload, es, out, error, detail ? &d : nullptr, tables)) return false;
       if (detail) *detail = "planes:" + d;
       break;
     }
     case Encoder::kSparseGaps:
     case Encoder::kSparseBitmap:
-    case Encoder::kNM: return DecodeSparse(encoder, payload, es, shape, out, error, detail);
+    case Encoder::kNM: return DecodeSparse(encoder, payload, es, shape, out, error, detail, tables);
     default: *error = "encoder " + std::to_string(static_cast<int>(encoder)) + " is unknown"; return false;
   }
   if (!payload.empty()) {

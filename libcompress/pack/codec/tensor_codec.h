@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -39,15 +40,30 @@ constexpr U ApplyTransform(Transform t, U v) {
   return v;
 }
 
+// What a stream of a payload holds, as a key shared tables are chosen by:
+// streams of the same kind in different tensors tend to share statistics
+// (e.g. the gap symbols of two 90%-sparse tensors, or the nonzero values of
+// two int8 weight tensors).
+using StreamKind = uint32_t;
+
 struct EncodeOptions {
   StreamOptions stream;          // per-stream choices (zstd level)
   bool try_sparse = true;        // consider the zero-position encoders (default true)
+  // Shared tables streams may use, by kind (default none). Their ids are
+  // the artifact's.
+  const std::map<StreamKind, SharedTableRef>* shared = nullptr;
 };
 
 struct EncodedTensor {
   Encoder encoder = Encoder::kWhole;  // the winner
   std::vector<uint8_t> payload;       // its bytes
   double bound_bits = 0;              // the tensor's order-0 bound, as EntropyBoundBits gives it
+  // The winner's streams whose histograms were counted (all short ones),
+  // by kind: what shared tables are built from.
+  std::vector<std::pair<StreamKind, Histogram>> stream_counts;
+  // For each of its streams coded with a shared table: the table's id and
+  // the bytes it saved against the stream's best other mode.
+  std::vector<std::pair<uint32_t, uint64_t>> shared_savings;
 };
 
 // `packed` holds element_count * ElementBytes(dtype) bytes; `shape` its dimensions.
@@ -58,7 +74,9 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
 // bytes, already checked by the caller). Never writes outside `out` and
 // allocates at most out.size() bytes of scratch. `detail`, when given,
 // receives the modes of the streams, e.g. "gaps:huff values:huff".
+// `tables`: the artifact's shared code tables (none when null).
 bool DecodeTensor(Encoder encoder, int32_t dtype, std::span<const int64_t> shape, std::span<const uint8_t> payload,
-                  std::span<uint8_t> out, std::string* error, std::string* detail = nullptr);
+                  std::span<uint8_t> out, std::string* error, std::string* detail = nullptr,
+                  const SharedTables* tables = nullptr);
 
 }  // namespace modelpress::pack

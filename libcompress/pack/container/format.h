@@ -17,7 +17,7 @@ static_assert(std::endian::native == std::endian::little, "the artifact records 
 // names the format to a human with a hex dump.
 inline constexpr uint8_t kMagic[8] = {0x89, 'M', 'P', 'K', 0x0D, 0x0A, 0x1A, 0x0A};
 inline constexpr uint16_t kVersionMajor = 2;  // a reader refuses other majors
-inline constexpr uint16_t kVersionMinor = 0;  // a reader accepts any minor of its major
+inline constexpr uint16_t kVersionMinor = 1;  // a reader accepts any minor of its major
 
 struct FileHeader {
   uint8_t magic[8];           // kMagic

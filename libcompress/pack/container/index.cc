@@ -12,6 +12,7 @@ namespace {
 // Smallest encodings of a record, to bound counts before reserving.
 constexpr uint64_t kMinTensorRecord = 10;  // name (1+1), dtype, encoder and storage, rank, size, checksum (4)
 constexpr uint64_t kMinFileRecord = 20;    // name (1+1), size, checksum (8), residue size, residue checksum (8)
+constexpr uint64_t kMinTable = 2;          // `last` and at least the first length
 
 template <class T>
 void PutFixed(T v, std::vector<uint8_t>* out) {
@@ -47,6 +48,10 @@ class Parser {
     in_ = in_.subspan(n);
     return true;
   }
+  bool Table(CodeLengths* lengths) {
+    std::string why;
+    return ReadTable(&in_, lengths, &why) || Fail(why);
+  }
   bool Fail(std::string why) {
     error_ = std::move(why);
     return false;
@@ -74,6 +79,10 @@ std::vector<uint8_t> EncodeIndex(const IndexContents& index) {
     PutFixed(f.checksum, &out);
     PutVarint(f.residue_size, &out);
     PutFixed(f.residue_checksum, &out);
+  }
+  if (index.flags & kIndexSharedTables) {
+    PutVarint(index.tables.size(), &out);
+    for (const CodeLengths& t : index.tables) WriteTable(t, &out);
   }
   PutVarint(index.tensors.size(), &out);
   for (const IndexTensor& t : index.tensors) {
@@ -105,7 +114,7 @@ bool DecodeIndex(std::span<const uint8_t> bytes, IndexContents* index, std::stri
       !p.Fixed(&x.graph_checksum, "graph checksum") || !p.Varint(&count, "file count")) {
     return fail();
   }
-  if ((x.flags & ~kIndexExactOnnx) != 0) {
+  if ((x.flags & ~(kIndexExactOnnx | kIndexSharedTables)) != 0) {
     *error = "reserved index flags are set";
     return false;
   }
@@ -120,6 +129,21 @@ bool DecodeIndex(std::span<const uint8_t> bytes, IndexContents* index, std::stri
         !p.Fixed(&f.checksum, "external file checksum") || !p.Varint(&f.residue_size, "residue size") ||
         !p.Fixed(&f.residue_checksum, "residue checksum")) {
       return fail();
+    }
+  }
+  if (x.flags & kIndexSharedTables) {
+    if (!p.Varint(&count, "shared table count")) return fail();
+    if (count == 0 || count > p.left() / kMinTable) {
+      *error = "declares " + std::to_string(count) + " shared code tables, " +
+               (count == 0 ? "none with its flag set" : "more than its bytes can hold");
+      return false;
+    }
+    x.tables.resize(count);
+    for (uint64_t i = 0; i < count; ++i) {
+      if (!p.Table(&x.tables[i])) {
+        *error = "shared table " + std::to_string(i) + ": " + p.error();
+        return false;
+      }
     }
   }
   if (!p.Varint(&count, "tensor count")) return fail();

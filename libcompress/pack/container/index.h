@@ -10,9 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "entropy/huffman.h"
+
 namespace modelpress::pack {
 
-inline constexpr uint64_t kIndexExactOnnx = 1u;  // IndexContents.flags: the unpacked .onnx must hash to onnx_checksum
+inline constexpr uint64_t kIndexExactOnnx = 1u;     // IndexContents.flags: the unpacked .onnx must hash to onnx_checksum
+inline constexpr uint64_t kIndexSharedTables = 2u;  // IndexContents.flags: shared code tables follow the file records (2.1)
 
 // Where the tensor's bytes go in the restored ONNX model.
 enum class StorageKind : uint8_t {
@@ -48,6 +51,7 @@ struct IndexContents {
   uint64_t graph_size = 0;        // stored bytes of the graph section
   uint64_t graph_checksum = 0;    // XXH3-64 of them
   std::vector<IndexFile> files;
+  std::vector<CodeLengths> tables;  // shared code tables (Stream mode 5), by id; written with kIndexSharedTables
   std::vector<IndexTensor> tensors;
 };
 
@@ -57,7 +61,8 @@ std::vector<uint8_t> EncodeIndex(const IndexContents& index);
 // Parses index bytes. Fails with a reason on truncation, trailing bytes,
 // counts the bytes cannot hold, empty names, values out of range (a dtype
 // above int32, a rank above kMaxIndexRank, a dimension above int64, an
-// unknown storage, an external file out of range, reserved flags), never
+// unknown storage, an external file out of range, reserved flags), bad or
+// missing shared tables, never
 // allocating more than a small multiple of `bytes`. Encoders are the
 // reader's to check.
 inline constexpr uint64_t kMaxIndexRank = 64;

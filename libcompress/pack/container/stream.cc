@@ -15,6 +15,7 @@ const char* StreamModeName(StreamMode m) {
     case StreamMode::kHuffman: return "huff";
     case StreamMode::kZstd: return "zstd";
     case StreamMode::kHuffmanLanes: return "huff4";
+    case StreamMode::kSharedHuffman: return "shared";
   }
   return "?";
 }
@@ -126,6 +127,26 @@ StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& option
       }
     }
   }
+  plan.unshared_bytes = plan.bytes + best;
+  // A shared table costs the stream no table bytes, but only fits when it
+  // has a code for every symbol present.
+  const SharedTableRef& shared = options.shared;
+  if (shared.lengths && huffman && !lanes) {
+    bool fits = true;
+    for (int s = 0; s < 256 && fits; ++s) fits = h[s] == 0 || (*shared.lengths)[s] != 0;
+    if (fits) {
+      const uint64_t payload = (EncodedBits(h, *shared.lengths) + 7) / 8;
+      const uint64_t bytes = VarintBytes(shared.id) + VarintBytes(payload) + payload;
+      if (bytes < best) {
+        best = bytes;
+        plan.mode = StreamMode::kSharedHuffman;
+        plan.lengths = *shared.lengths;
+        plan.shared_id = shared.id;
+        plan.huffman_payload = payload;
+        plan.zstd_frame.clear();
+      }
+    }
+  }
   plan.bytes += best;
   return plan;
 }
@@ -177,6 +198,11 @@ void WriteStream(std::span<const uint8_t> data, const StreamPlan& plan, std::vec
       PutVarint(plan.zstd_frame.size(), out);
       out->insert(out->end(), plan.zstd_frame.begin(), plan.zstd_frame.end());
       break;
+    case StreamMode::kSharedHuffman:
+      PutVarint(plan.shared_id, out);
+      PutVarint(plan.huffman_payload, out);
+      HuffmanEncode(data, plan.lengths, plan.huffman_payload, out);
+      break;
   }
 }
 
@@ -218,7 +244,8 @@ bool RawStreamView(std::span<const uint8_t>* in, uint64_t n, const uint8_t** vie
   return true;
 }
 
-bool DecodeStream(std::span<const uint8_t>* in, std::span<uint8_t> out, std::string* error, StreamMode* mode_out) {
+bool DecodeStream(std::span<const uint8_t>* in, std::span<uint8_t> out, std::string* error, StreamMode* mode_out,
+                  const SharedTables* tables) {
   std::span<const uint8_t> p = *in;
   uint64_t n = 0;
   if (p.empty() || (p = p.subspan(1), !GetVarint(&p, &n))) {
@@ -252,9 +279,24 @@ bool DecodeStream(std::span<const uint8_t>* in, std::span<uint8_t> out, std::str
       std::fill(out.begin(), out.end(), p[0]);
       p = p.subspan(1);
       break;
-    case StreamMode::kHuffman: {
+    case StreamMode::kHuffman:
+    case StreamMode::kSharedHuffman: {
       CodeLengths lengths{};
-      if (!ReadTable(&p, &lengths, error)) return false;
+      if (static_cast<StreamMode>(mode) == StreamMode::kHuffman) {
+        if (!ReadTable(&p, &lengths, error)) return false;
+      } else {
+        uint64_t id = 0;
+        const uint64_t held = tables ? tables->size() : 0;
+        if (!GetVarint(&p, &id)) {
+          *error = "shared-table stream is truncated";
+          return false;
+        }
+        if (id >= held) {
+          *error = "stream uses shared code table " + std::to_string(id) + ", but the index holds " + std::to_string(held);
+          return false;
+        }
+        lengths = (*tables)[id];
+      }
       uint64_t payload = 0;
       if (!GetVarint(&p, &payload) || payload > p.size()) {
         *error = "Huffman stream is truncated";

@@ -6,6 +6,8 @@
 //   zstd (3):     varint frame bytes, one zstd frame of content size n
 //   lanes (4):    Huffman in kHuffmanLanes lanes: code table, one varint of
 //                 bytes per lane, the lanes' codes one after another
+//   shared (5):   Huffman with a code table the index holds for streams of
+//                 several tensors: varint table id, varint payload bytes, payload
 // The encoder picks the smallest mode; Huffman coding takes lanes from
 // kHuffmanLanesFrom bytes on.
 #pragma once
@@ -20,18 +22,30 @@
 
 namespace modelpress::pack {
 
-enum class StreamMode : uint8_t { kRaw = 0, kConstant = 1, kHuffman = 2, kZstd = 3, kHuffmanLanes = 4 };
-inline constexpr int kStreamModes = 5;
+enum class StreamMode : uint8_t { kRaw = 0, kConstant = 1, kHuffman = 2, kZstd = 3, kHuffmanLanes = 4, kSharedHuffman = 5 };
+inline constexpr int kStreamModes = 6;
 // Streams this long are Huffman-coded in lanes (about 2.8 times faster to
 // decode, for a few bytes of lane sizes).
 inline constexpr uint64_t kHuffmanLanesFrom = 32 * 1024;
 const char* StreamModeName(StreamMode m);
+
+// The artifact's shared code tables (index flag `tables`), by id.
+using SharedTables = std::vector<CodeLengths>;
+
+// A shared table a stream may be coded with (mode 5) when it gives every
+// symbol of the stream a code; offered to streams shorter than
+// kHuffmanLanesFrom (mode 5 has one lane).
+struct SharedTableRef {
+  uint32_t id = 0;
+  const CodeLengths* lengths = nullptr;
+};
 
 struct StreamOptions {
   int zstd_level = 19;     // level of zstd frames (1..22; default 19)
   bool try_zstd = true;    // consider zstd at all (default true)
   bool force_zstd = false; // always zstd unless raw is smaller (for the graph skeleton; default false)
   bool try_huffman = true; // consider Huffman coding (default true)
+  SharedTableRef shared;   // a shared table to consider (default none)
 };
 
 // LEB128 unsigned varints, at most 10 bytes.
@@ -44,8 +58,10 @@ bool GetVarint(std::span<const uint8_t>* in, uint64_t* v);
 struct StreamPlan {
   StreamMode mode = StreamMode::kRaw;
   uint64_t bytes = 0;               // the whole stream, header included
-  CodeLengths lengths{};            // kHuffman
-  uint64_t huffman_payload = 0;     // kHuffman: bytes of the codes
+  uint64_t unshared_bytes = 0;      // the smallest stream without the shared table (bytes when none was offered)
+  CodeLengths lengths{};            // kHuffman, kSharedHuffman
+  uint32_t shared_id = 0;           // kSharedHuffman: the table's id
+  uint64_t huffman_payload = 0;     // kHuffman, kSharedHuffman: bytes of the codes
   std::array<uint64_t, kHuffmanLanes> lane_bytes{};  // kHuffmanLanes: bytes of each lane's codes
   std::vector<uint8_t> zstd_frame;  // kZstd
   uint64_t zstd_tried = 0;          // bytes the zstd frame took when it was tried, else 0
@@ -84,8 +100,9 @@ bool RawStreamView(std::span<const uint8_t>* in, uint64_t n, const uint8_t** vie
 
 // Decodes the stream at the front of `in` (advancing it) into `out`, whose
 // size must equal the stream's declared size. Fails with a reason (without
-// writing past `out`) on truncation, unknown modes, bad tables, or a size
-// other than out.size().
-bool DecodeStream(std::span<const uint8_t>* in, std::span<uint8_t> out, std::string* error, StreamMode* mode = nullptr);
+// writing past `out`) on truncation, unknown modes, bad tables, a shared
+// table id `tables` does not hold, or a size other than out.size().
+bool DecodeStream(std::span<const uint8_t>* in, std::span<uint8_t> out, std::string* error, StreamMode* mode = nullptr,
+                  const SharedTables* tables = nullptr);
 
 }  // namespace modelpress::pack

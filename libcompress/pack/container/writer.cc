@@ -13,7 +13,8 @@ Status WriteArtifact(const ArtifactContents& c, const std::function<Status(const
   // the index gives their sizes, which place them. The index and both ends
   // of the file are built first and every section is written once, in order.
   IndexContents ix;
-  ix.flags = c.exact_onnx ? kIndexExactOnnx : 0;
+  ix.flags = (c.exact_onnx ? kIndexExactOnnx : 0) | (c.tables.empty() ? 0 : kIndexSharedTables);
+  ix.tables = c.tables;
   ix.onnx_size = c.onnx_size;
   ix.onnx_checksum = c.onnx_checksum;
   ix.graph_size = c.skeleton.size();

@@ -41,6 +41,7 @@ struct ArtifactContents {
   bool exact_onnx = false;              // unpack must reproduce exactly those bytes
   std::vector<PendingTensor> tensors;   // in index order
   std::vector<PendingFile> files;       // external data files
+  std::vector<CodeLengths> tables;      // shared code tables the payloads' streams use (mode 5), by id
 };
 
 // Hands the whole artifact to `sink` in order (header, payload sections,

@@ -25,6 +25,10 @@ namespace {
 
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
+// Tensors up to this size are considered for shared code tables: above it,
+// a table of its own costs a stream well under 1%.
+constexpr uint64_t kSharedTablesUpTo = 64 * 1024;
+
 struct ExternalRef {
   std::string location;
   uint64_t offset = 0;
@@ -156,11 +160,10 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
   // Encode in parallel; each item only reads its own view.
   EncodeOptions eo;
   eo.stream.zstd_level = options.level;
-  std::vector<PendingTensor> pending(work.size());
+  std::vector<EncodedTensor> encoded(work.size());
   std::vector<Status> errors(work.size());
   std::vector<uint8_t> keep(work.size(), 1);
-  std::vector<double> bounds(work.size(), 0);
-  ParallelFor(work.size(), threads, [&](size_t i) {
+  auto encode = [&](size_t i, const EncodeOptions& o, EncodedTensor* out) {
     const Work& w = work[i];
     const TensorView& v = w.view;
     std::vector<uint8_t> copy;
@@ -178,29 +181,107 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
       keep[i] = 0;
       return;
     }
-    PendingTensor& t = pending[i];
-    t.name = w.entry->name;
-    t.dtype = static_cast<int32_t>(v.dtype());
-    t.shape = v.shape();
-    t.storage = w.storage;
-    t.external_offset = w.ext.offset;
-    EncodedTensor enc = EncodeTensor(t.dtype, t.shape, packed, eo);
+    const int32_t dtype = static_cast<int32_t>(v.dtype());
+    EncodedTensor enc = EncodeTensor(dtype, v.shape(), packed, o);
     if (options.verify) {
+      SharedTables tables;
+      if (o.shared) {
+        tables.resize(o.shared->size());
+        for (const auto& [kind, ref] : *o.shared) tables.at(ref.id) = *ref.lengths;
+      }
       const std::unique_ptr<uint8_t[]> back(new uint8_t[packed.size()]);  // DecodeTensor writes every byte
       std::string error;
-      if (!DecodeTensor(enc.encoder, t.dtype, t.shape, enc.payload, {back.get(), packed.size()}, &error) ||
+      if (!DecodeTensor(enc.encoder, dtype, v.shape(), enc.payload, {back.get(), packed.size()}, &error, nullptr,
+                        &tables) ||
           (!packed.empty() && std::memcmp(back.get(), packed.data(), packed.size()) != 0)) {
-        errors[i] = Internal(src + ": tensor " + Quote(t.name) + ": encoder " + std::string(EncoderName(enc.encoder)) +
-                             " did not round-trip" + (error.empty() ? "" : ": " + error));
+        errors[i] = Internal(src + ": tensor " + Quote(w.entry->name) + ": encoder " +
+                             std::string(EncoderName(enc.encoder)) + " did not round-trip" +
+                             (error.empty() ? "" : ": " + error));
         return;
       }
     }
-    t.encoder = enc.encoder;
-    t.payload = std::move(enc.payload);
-    t.payload_checksum = Checksum(t.payload.data(), t.payload.size());
-    bounds[i] = enc.bound_bits;
-  });
+    *out = std::move(enc);
+  };
+  ParallelFor(work.size(), threads, [&](size_t i) { encode(i, eo, &encoded[i]); });
   for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
+
+  // Shared code tables (docs/artifact_format.md, Stream mode 5). A stream of
+  // a small tensor pays for a code table of its own, often more than its
+  // codes. Streams of the same kind (the gap symbols, or the nonzero int8
+  // values, of several small weight tensors) can share one table built from
+  // all of them. Small tensors are encoded again with the tables on offer;
+  // a table stays only where it saves more than it costs, and the tables
+  // are adopted only when the small tensors' payloads and the tables
+  // together come out smaller than without them.
+  std::vector<size_t> small;
+  for (size_t i = 0; i < work.size(); ++i) {
+    if (keep[i] && work[i].view.packed_bytes() <= kSharedTablesUpTo) small.push_back(i);
+  }
+  if (small.size() >= 2) {
+    std::map<StreamKind, Histogram> unions;
+    for (size_t i : small) {
+      for (const auto& [kind, h] : encoded[i].stream_counts) {
+        Histogram& u = unions[kind];
+        for (int s = 0; s < 256; ++s) u[s] += h[s];
+      }
+    }
+    std::vector<std::pair<StreamKind, CodeLengths>> offered;
+    for (const auto& [kind, h] : unions) {
+      CodeLengths l{};
+      if (BuildCodeLengths(h, kHuffmanMaxBits, &l)) offered.emplace_back(kind, l);
+    }
+    uint64_t without = 0;
+    for (size_t i : small) without += encoded[i].payload.size();
+    std::vector<EncodedTensor> trial(work.size());
+    for (int round = 0; round < 4 && !offered.empty(); ++round) {
+      std::map<StreamKind, SharedTableRef> refs;
+      for (size_t j = 0; j < offered.size(); ++j) refs[offered[j].first] = {static_cast<uint32_t>(j), &offered[j].second};
+      EncodeOptions with = eo;
+      with.shared = &refs;
+      ParallelFor(small.size(), threads, [&](size_t k) { encode(small[k], with, &trial[small[k]]); });
+      for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
+      std::vector<uint64_t> saved(offered.size(), 0);
+      uint64_t total = 0;
+      for (size_t i : small) {
+        total += trial[i].payload.size();
+        for (const auto& [id, bytes] : trial[i].shared_savings) saved[id] += bytes;
+      }
+      std::vector<std::pair<StreamKind, CodeLengths>> paying;
+      for (size_t j = 0; j < offered.size(); ++j) {
+        const uint64_t cost = TableBytes(offered[j].second);
+        total += cost;
+        if (saved[j] > cost) paying.push_back(offered[j]);
+      }
+      if (paying.size() == offered.size()) {
+        if (total + 1 < without) {  // + the table count
+          for (size_t i : small) encoded[i] = std::move(trial[i]);
+          for (const auto& [kind, l] : offered) c.tables.push_back(l);
+        }
+        break;
+      }
+      offered = std::move(paying);
+    }
+  }
+
+  std::vector<PendingTensor> pending(work.size());
+  std::vector<double> bounds(work.size(), 0);
+  for (size_t i = 0; i < work.size(); ++i) {
+    if (!keep[i]) continue;
+    PendingTensor& t = pending[i];
+    const TensorView& v = work[i].view;
+    t.name = work[i].entry->name;
+    t.dtype = static_cast<int32_t>(v.dtype());
+    t.shape = v.shape();
+    t.storage = work[i].storage;
+    t.external_offset = work[i].ext.offset;
+    t.encoder = encoded[i].encoder;
+    t.payload = std::move(encoded[i].payload);
+    bounds[i] = encoded[i].bound_bits;
+  }
+  // Payload checksums on the pool's threads.
+  ParallelFor(work.size(), threads, [&](size_t i) {
+    if (keep[i]) pending[i].payload_checksum = Checksum(pending[i].payload.data(), pending[i].payload.size());
+  });
   if (exact_thread.joinable()) exact_thread.join();
   MP_RETURN_IF_ERROR(exact_status);
   report.input_bytes = c.onnx_size;
@@ -257,6 +338,8 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
   so.force_zstd = true;
   EncodeStream(std::span(reinterpret_cast<const uint8_t*>(skeleton.data()), skeleton.size()), so, &c.skeleton);
   report.graph_stored_bytes = c.skeleton.size();
+  report.shared_tables = c.tables.size();
+  for (const CodeLengths& l : c.tables) report.shared_table_bytes += TableBytes(l);
   report.exact_onnx = c.exact_onnx;
 
   AtomicFile out(artifact);

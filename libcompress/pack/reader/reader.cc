@@ -79,6 +79,7 @@ struct Reader::Impl {
   std::vector<SectionRef> residues;
   std::vector<TensorInfo> tensors;
   std::vector<SectionRef> payloads;
+  SharedTables tables;
   std::unordered_map<std::string_view, size_t> by_name;
 
   ~Impl() {
@@ -152,6 +153,9 @@ Status Reader::Impl::Parse() {
   info.onnx_size = ix.onnx_size;
   info.onnx_checksum = ix.onnx_checksum;
   info.exact_onnx = ix.flags & kIndexExactOnnx;
+  tables = std::move(ix.tables);
+  info.shared_tables = tables.size();
+  for (const CodeLengths& t : tables) info.shared_table_bytes += TableBytes(t);
 
   // Sections lie back to back from the end of the header to the index:
   // payloads, the graph, the residues. Their sizes must fill that span
@@ -331,7 +335,7 @@ Status Reader::ReadTensor(const TensorInfo& t, std::span<std::byte> out, std::st
   MP_RETURN_IF_ERROR(m.CheckSection(s, where));
   std::string error;
   if (!DecodeTensor(own.encoder, own.dtype, own.shape, m.Bytes(s),
-                    std::span(reinterpret_cast<uint8_t*>(out.data()), out.size()), &error, detail)) {
+                    std::span(reinterpret_cast<uint8_t*>(out.data()), out.size()), &error, detail, &m.tables)) {
     return m.Fail(where + " (" + std::string(EncoderName(own.encoder)) + "): " + error);
   }
   return Status::Ok();
