@@ -174,7 +174,14 @@ class Candidate {
     std::abort();  // callers ask for streams they added
   }
 
-  // Writes the payload, with the streams' histograms and shared-table savings.
+  // Appends the histograms of the streams that were counted, by kind.
+  void Counts(std::vector<std::pair<StreamKind, Histogram>>* out) const {
+    for (const Piece& p : pieces_) {
+      if (p.stream() && p.plan.counted) out->emplace_back(p.kind, p.plan.counts);
+    }
+  }
+
+  // Writes the payload, with the shared-table savings of its streams.
   void Write(EncodedTensor* t) {
     std::vector<uint8_t>& out = t->payload;
     for (Piece& p : pieces_) {
@@ -184,7 +191,6 @@ class Candidate {
     for (const Piece& p : pieces_) {
       if (p.stream()) {
         WriteStream(p.data, p.plan, &out);
-        if (p.plan.counted) t->stream_counts.emplace_back(p.kind, p.plan.counts);
         if (p.plan.mode == StreamMode::kSharedHuffman) {
           t->shared_savings.emplace_back(p.plan.shared_id, p.plan.unshared_bytes - p.plan.bytes);
         }
@@ -579,10 +585,13 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
   const StreamKind whole_kind = Kind(kKindWhole, static_cast<uint32_t>(dtype));
   StreamOptions whole = ForKind(options, whole_kind);
   if (es > 1 && packed.size() >= kWholeHuffmanUpTo) whole.try_huffman = false;
+  EncodedTensor out;
   Candidate best(Encoder::kWhole);
   best.Stream(packed, whole, whole_kind);
   if (es == 1) keep_counts(best, 1);
+  best.Counts(&out.stream_counts);
   auto consider = [&](Candidate c) {
+    c.Counts(&out.stream_counts);
     if (c.bytes() < best.bytes()) best = std::move(c);
   };
   if (es > 1 || t != Transform::kNone) {
@@ -620,6 +629,7 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
       gaps.Stream(gaps.Own(std::move(z.gaps)), ForKind(options, Kind(kKindGaps)), Kind(kKindGaps));
       bitmap.Stream(bitmap.Own(std::move(z.bitmap)), ForKind(options, Kind(kKindBitmap)), Kind(kKindBitmap));
       Candidate& positions = bitmap.bytes() < gaps.bytes() ? bitmap : gaps;
+      (bitmap.bytes() < gaps.bytes() ? gaps : bitmap).Counts(&out.stream_counts);
       Candidate c(positions.encoder());
       c.Varint(n - zeros);
       c.Append(std::move(positions));
@@ -638,7 +648,6 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
       }
     }
   }
-  EncodedTensor out;
   out.encoder = best.encoder();
   out.bound_bits = bound_bits;
   best.Write(&out);

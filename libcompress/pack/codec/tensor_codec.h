@@ -58,8 +58,8 @@ struct EncodedTensor {
   Encoder encoder = Encoder::kWhole;  // the winner
   std::vector<uint8_t> payload;       // its bytes
   double bound_bits = 0;              // the tensor's order-0 bound, as EntropyBoundBits gives it
-  // The winner's streams whose histograms were counted (all short ones),
-  // by kind: what shared tables are built from.
+  // The histograms of every candidate's streams that were counted (all
+  // short ones), by kind: what shared tables are built from.
   std::vector<std::pair<StreamKind, Histogram>> stream_counts;
   // For each of its streams coded with a shared table: the table's id and
   // the bytes it saved against the stream's best other mode.
