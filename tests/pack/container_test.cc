@@ -30,19 +30,17 @@ struct Sample {
 // PackModel builds them across tensors) and appends those tables to `tables`.
 EncodedTensor EncodeWithSharedTables(int32_t dtype, const std::vector<int64_t>& shape, const std::vector<uint8_t>& bytes,
                                      std::vector<CodeLengths>* tables) {
-  const EncodedTensor first = EncodeTensor(dtype, shape, bytes, {});
+  TensorPlan plan = PlanTensor(dtype, shape, bytes, {}, true);
   std::vector<CodeLengths> built;
-  built.reserve(first.stream_counts.size());  // refs point into it
-  std::map<StreamKind, SharedTableRef> refs;
-  for (const auto& [kind, h] : first.stream_counts) {
+  built.reserve(plan.stream_counts().size());  // refs point into it
+  SharedTableMap refs;
+  for (const auto& [kind, h] : plan.stream_counts()) {
     CodeLengths l{};
     if (refs.count(kind) || !BuildCodeLengths(h, kHuffmanMaxBits, &l)) continue;
     built.push_back(l);
     refs[kind] = {static_cast<uint32_t>(tables->size() + built.size() - 1), &built.back()};
   }
-  EncodeOptions o;
-  o.shared = &refs;
-  EncodedTensor e = EncodeTensor(dtype, shape, bytes, o);
+  EncodedTensor e = plan.Write(&refs);
   tables->insert(tables->end(), built.begin(), built.end());
   return e;
 }

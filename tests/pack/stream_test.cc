@@ -212,14 +212,14 @@ TEST(Stream, SharedTablesSaveTheTableAndAreCheckedOnDecode) {
   CodeLengths own{};
   ASSERT_TRUE(BuildCodeLengths(CountBytes(data), kHuffmanMaxBits, &own));
   const SharedTables tables = {CodeLengths{}, own};
-  StreamOptions o;
-  o.shared = {1, &tables[1]};
+  const SharedTableRef ref{1, &tables[1]};
   const StreamPlan alone = PlanStream(data, {});
   ASSERT_EQ(alone.mode, StreamMode::kHuffman);
-  const StreamPlan plan = PlanStream(data, o);
-  ASSERT_EQ(plan.mode, StreamMode::kSharedHuffman);
-  EXPECT_EQ(plan.unshared_bytes, alone.bytes);
+  StreamPlan plan = alone;
   // The same codes, one byte of id instead of the table.
+  EXPECT_EQ(SharedStreamBytes(plan, data.size(), ref), alone.bytes - TableBytes(own) + 1);
+  EXPECT_EQ(OfferSharedTable(data.size(), ref, &plan), TableBytes(own) - 1);
+  ASSERT_EQ(plan.mode, StreamMode::kSharedHuffman);
   EXPECT_EQ(plan.bytes, alone.bytes - TableBytes(own) + 1);
   std::vector<uint8_t> enc;
   WriteStream(data, plan, &enc);
@@ -245,17 +245,20 @@ TEST(Stream, SharedTablesSaveTheTableAndAreCheckedOnDecode) {
     std::span<const uint8_t> part = std::span(enc).first(cut);
     EXPECT_FALSE(DecodeStream(&part, out, &error, nullptr, &tables)) << cut;
   }
-  // A table without a code for a symbol present is not offered; nor is any
-  // table to a stream long enough for lanes.
+  // A table without a code for a symbol present is not taken; nor is any
+  // table by a stream long enough for lanes.
   data.push_back(200);
-  EXPECT_NE(PlanStream(data, o).mode, StreamMode::kSharedHuffman);
-  data.pop_back();
+  plan = PlanStream(data, {});
+  EXPECT_EQ(SharedStreamBytes(plan, data.size(), ref), 0u);
+  EXPECT_EQ(OfferSharedTable(data.size(), ref, &plan), 0u);
+  EXPECT_EQ(plan.mode, StreamMode::kHuffman);
   std::vector<uint8_t> big(kHuffmanLanesFrom);
   for (auto& b : big) b = static_cast<uint8_t>(std::min(g(rng), 40));
   CodeLengths big_lengths{};
   ASSERT_TRUE(BuildCodeLengths(CountBytes(big), kHuffmanMaxBits, &big_lengths));
-  o.shared = {0, &big_lengths};
-  EXPECT_EQ(PlanStream(big, o).mode, StreamMode::kHuffmanLanes);
+  plan = PlanStream(big, {});
+  EXPECT_EQ(OfferSharedTable(big.size(), {0, &big_lengths}, &plan), 0u);
+  EXPECT_EQ(plan.mode, StreamMode::kHuffmanLanes);
 }
 
 }  // namespace

@@ -98,15 +98,6 @@ constexpr StreamKind Kind(uint32_t what, uint32_t dtype = 0, uint32_t k = 0) {
   return what << 24 | (dtype & 0xffff) << 8 | (k & 0xff);
 }
 
-// The stream options for a stream of `kind`, with its shared table if any.
-StreamOptions ForKind(const EncodeOptions& o, StreamKind kind) {
-  StreamOptions so = o.stream;
-  if (o.shared) {
-    if (auto it = o.shared->find(kind); it != o.shared->end()) so.shared = it->second;
-  }
-  return so;
-}
-
 // The whole-stream candidate of a multi-byte tensor tries Huffman coding up
 // to this size only (EncodeTensor).
 constexpr size_t kWholeHuffmanUpTo = 64 * 1024;
@@ -114,14 +105,24 @@ constexpr size_t kWholeHuffmanUpTo = 64 * 1024;
 // A buffer that is not zero-filled: every byte is written before it is read.
 std::unique_ptr<uint8_t[]> Scratch(size_t n) { return std::unique_ptr<uint8_t[]>(new uint8_t[n]); }
 
+// The shared table on offer for streams of `kind`, if any.
+const SharedTableRef* TableFor(const SharedTableMap* shared, StreamKind kind) {
+  if (!shared) return nullptr;
+  const auto it = shared->find(kind);
+  return it == shared->end() ? nullptr : &it->second;
+}
+
 // One candidate payload, sized before it is written: literal bytes and
 // planned streams in payload order. Only the winner is written, so a losing
-// candidate costs its histograms but no entropy coding.
+// candidate costs its histograms but no entropy coding. Candidates may
+// share pieces (the sparse candidates share their value planes) and the
+// data those view.
 class Candidate {
  public:
   explicit Candidate(Encoder encoder) : encoder_(encoder) {}
 
   Encoder encoder() const { return encoder_; }
+  // Bytes without shared tables.
   uint64_t bytes() const { return bytes_; }
 
   void Byte(uint8_t b) { Literal({b}); }
@@ -130,14 +131,17 @@ class Candidate {
     PutVarint(v, &bytes);
     Literal(std::move(bytes));
   }
-  // Keeps `data` alive as long as the candidate; returns a view of it.
+  // Keeps `data` alive as long as the candidate (and those it is appended
+  // to); returns a view of it.
   std::span<const uint8_t> Own(std::vector<uint8_t> data) {
-    owned_.push_back(std::move(data));
-    return owned_.back();
+    auto owned = std::make_shared<std::vector<uint8_t>>(std::move(data));
+    keep_.push_back(owned);
+    return *owned;
   }
   std::span<const uint8_t> Own(std::unique_ptr<uint8_t[]> data, size_t n) {
-    arrays_.push_back(std::move(data));
-    return {arrays_.back().get(), n};
+    std::shared_ptr<uint8_t[]> owned(std::move(data));
+    keep_.push_back(owned);
+    return {owned.get(), n};
   }
   // `data` must outlive the candidate (or be Own()ed by it). Planned with
   // zstd at kRankingZstdLevel at most, unless small enough for the requested
@@ -145,57 +149,82 @@ class Candidate {
   // compactly enough to change the ranking); Write() brings the winner's
   // zstd streams to the requested level.
   void Stream(std::span<const uint8_t> data, const StreamOptions& so, StreamKind kind) {
-    Piece p;
-    p.data = data;
-    p.options = so;
-    p.kind = kind;
+    auto p = std::make_shared<Piece>();
+    p->data = data;
+    p->options = so;
+    p->kind = kind;
     StreamOptions ranking = so;
     if (data.size() > kSmallStream) ranking.zstd_level = std::min(so.zstd_level, kRankingZstdLevel);
-    p.plan = PlanStream(data, ranking);
-    bytes_ += p.plan.bytes;
+    p->plan = PlanStream(data, ranking);
+    bytes_ += p->plan.bytes;
     pieces_.push_back(std::move(p));
   }
 
-  // Moves the pieces of `other` (and what it owns) to the end of this one.
-  void Append(Candidate&& other) {
+  // Adds the pieces of `other` (sharing them, and what it owns) to the end of this one.
+  void Append(const Candidate& other) {
     bytes_ += other.bytes_;
-    for (Piece& p : other.pieces_) pieces_.push_back(std::move(p));
-    for (auto& o : other.owned_) owned_.push_back(std::move(o));
-    for (auto& a : other.arrays_) arrays_.push_back(std::move(a));
-    other = Candidate(other.encoder_);
+    pieces_.insert(pieces_.end(), other.pieces_.begin(), other.pieces_.end());
+    keep_.insert(keep_.end(), other.keep_.begin(), other.keep_.end());
   }
 
   // The plan of the i-th stream from the end (0: the last added).
   const StreamPlan& PlanFromEnd(size_t i) const {
     size_t seen = 0;
     for (auto p = pieces_.rbegin(); p != pieces_.rend(); ++p) {
-      if (p->stream() && seen++ == i) return p->plan;
+      if ((*p)->stream() && seen++ == i) return (*p)->plan;
     }
     std::abort();  // callers ask for streams they added
   }
 
   // Appends the histograms of the streams that were counted, by kind.
   void Counts(std::vector<std::pair<StreamKind, Histogram>>* out) const {
-    for (const Piece& p : pieces_) {
-      if (p.stream() && p.plan.counted) out->emplace_back(p.kind, p.plan.counts);
+    for (const auto& p : pieces_) {
+      if (p->stream() && p->plan.counted) out->emplace_back(p->kind, p->plan.counts);
     }
   }
 
-  // Writes the payload, with the shared-table savings of its streams.
-  void Write(EncodedTensor* t) {
-    std::vector<uint8_t>& out = t->payload;
-    for (Piece& p : pieces_) {
-      if (p.stream()) RefineStream(p.data, p.options, &p.plan);
+  // Bytes with the tables of `shared` taken where they are smaller, and
+  // (when `savings` is given) the bytes each table saves.
+  uint64_t Bytes(const SharedTableMap* shared, std::vector<std::pair<uint32_t, uint64_t>>* savings) const {
+    if (!shared) return bytes_;
+    uint64_t total = bytes_;
+    for (const auto& p : pieces_) {
+      const SharedTableRef* t = p->stream() ? TableFor(shared, p->kind) : nullptr;
+      if (!t) continue;
+      const uint64_t with = SharedStreamBytes(p->plan, p->data.size(), *t);
+      if (with == 0 || with >= p->plan.bytes) continue;
+      total -= p->plan.bytes - with;
+      if (savings) savings->emplace_back(t->id, p->plan.bytes - with);
     }
-    out.reserve(bytes_);
-    for (const Piece& p : pieces_) {
-      if (p.stream()) {
-        WriteStream(p.data, p.plan, &out);
-        if (p.plan.mode == StreamMode::kSharedHuffman) {
-          t->shared_savings.emplace_back(p.plan.shared_id, p.plan.unshared_bytes - p.plan.bytes);
+    return total;
+  }
+
+  // Writes the payload, its streams taking the tables of `shared` where
+  // they are smaller, and records what each table saved. Pieces are
+  // finalised in place, so a candidate (and those sharing its pieces) is
+  // written once.
+  void Write(const SharedTableMap* shared, EncodedTensor* t) {
+    std::vector<uint8_t>& out = t->payload;
+    uint64_t bytes = 0;
+    for (const auto& p : pieces_) {
+      if (!p->stream()) {
+        bytes += p->literal.size();
+        continue;
+      }
+      if (const SharedTableRef* table = TableFor(shared, p->kind)) {
+        if (const uint64_t saved = OfferSharedTable(p->data.size(), *table, &p->plan)) {
+          t->shared_savings.emplace_back(table->id, saved);
         }
+      }
+      RefineStream(p->data, p->options, &p->plan);
+      bytes += p->plan.bytes;
+    }
+    out.reserve(bytes);
+    for (const auto& p : pieces_) {
+      if (p->stream()) {
+        WriteStream(p->data, p->plan, &out);
       } else {
-        out.insert(out.end(), p.literal.begin(), p.literal.end());
+        out.insert(out.end(), p->literal.begin(), p->literal.end());
       }
     }
   }
@@ -213,21 +242,20 @@ class Candidate {
   };
   void Literal(std::vector<uint8_t> bytes) {
     bytes_ += bytes.size();
-    Piece p;
-    p.literal = std::move(bytes);
+    auto p = std::make_shared<Piece>();
+    p->literal = std::move(bytes);
     pieces_.push_back(std::move(p));
   }
 
   Encoder encoder_;
   uint64_t bytes_ = 0;
-  std::vector<Piece> pieces_;
-  std::vector<std::vector<uint8_t>> owned_;  // moving a vector keeps its buffer, so views stay valid
-  std::vector<std::unique_ptr<uint8_t[]>> arrays_;
+  std::vector<std::shared_ptr<Piece>> pieces_;
+  std::vector<std::shared_ptr<const void>> keep_;  // data the pieces view
 };
 
 // The transform byte and one stream per byte plane of `elems` (streams of
 // kind Kind(what, dtype, k)).
-void AddPlanes(std::span<const uint8_t> elems, size_t es, Transform t, const EncodeOptions& o, uint32_t what,
+void AddPlanes(std::span<const uint8_t> elems, size_t es, Transform t, const StreamOptions& so, uint32_t what,
                int32_t dtype, Candidate* c) {
   if (es > 8) t = Transform::kNone;
   c->Byte(static_cast<uint8_t>(t));
@@ -236,8 +264,7 @@ void AddPlanes(std::span<const uint8_t> elems, size_t es, Transform t, const Enc
   Split(es, t, elems.data(), n, planes.get());
   const std::span<const uint8_t> all = c->Own(std::move(planes), elems.size());
   for (size_t k = 0; k < es; ++k) {
-    const StreamKind kind = Kind(what, static_cast<uint32_t>(dtype), static_cast<uint32_t>(k));
-    c->Stream(all.subspan(k * n, n), ForKind(o, kind), kind);
+    c->Stream(all.subspan(k * n, n), so, Kind(what, static_cast<uint32_t>(dtype), static_cast<uint32_t>(k)));
   }
 }
 
@@ -423,7 +450,7 @@ Nonzeros GatherNonzeros(std::span<const uint8_t> packed, std::span<const uint8_t
 // The N:M encoder's positions (one pattern byte per group) and its values in
 // group order.
 void AddNM(std::span<const uint8_t> packed, std::span<const uint8_t> nz, size_t es, Transform t, const Groups& groups,
-           const EncodeOptions& o, int32_t dtype, Candidate* c) {
+           const StreamOptions& so, int32_t dtype, Candidate* c) {
   std::vector<uint8_t> values, positions;
   positions.reserve(groups.count());
   c->Byte(static_cast<uint8_t>(groups.m));
@@ -439,8 +466,8 @@ void AddNM(std::span<const uint8_t> packed, std::span<const uint8_t> nz, size_t 
   });
   c->Varint(values.size() / es);
   const StreamKind kind = Kind(kKindGroups, 0, static_cast<uint32_t>(groups.m));
-  c->Stream(c->Own(std::move(positions)), ForKind(o, kind), kind);
-  AddPlanes(values, es, t, o, kKindValuePlane, dtype, c);
+  c->Stream(c->Own(std::move(positions)), so, kind);
+  AddPlanes(values, es, t, so, kKindValuePlane, dtype, c);
 }
 
 bool DecodeSparse(Encoder which, std::span<const uint8_t> in, size_t es, std::span<const int64_t> shape,
@@ -563,8 +590,54 @@ size_t ElementBytes(int32_t dtype) {
   }
 }
 
-EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::span<const uint8_t> packed,
-                           const EncodeOptions& options) {
+struct TensorPlan::Impl {
+  std::vector<Candidate> candidates;
+  double bound_bits = 0;
+  std::vector<std::pair<StreamKind, Histogram>> stream_counts;
+  bool written = false;
+
+  size_t Best(const SharedTableMap* shared) const {
+    size_t best = 0;
+    uint64_t bytes = UINT64_MAX;
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      const uint64_t b = candidates[i].Bytes(shared, nullptr);
+      if (b < bytes) {
+        bytes = b;
+        best = i;
+      }
+    }
+    return best;
+  }
+};
+
+TensorPlan::TensorPlan(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+TensorPlan::TensorPlan(TensorPlan&&) noexcept = default;
+TensorPlan& TensorPlan::operator=(TensorPlan&&) noexcept = default;
+TensorPlan::~TensorPlan() = default;
+
+double TensorPlan::bound_bits() const { return impl_->bound_bits; }
+
+const std::vector<std::pair<StreamKind, Histogram>>& TensorPlan::stream_counts() const { return impl_->stream_counts; }
+
+TensorPlan::Sizing TensorPlan::Size(const SharedTableMap* shared) const {
+  Sizing s;
+  s.bytes = impl_->candidates[impl_->Best(shared)].Bytes(shared, &s.savings);
+  return s;
+}
+
+EncodedTensor TensorPlan::Write(const SharedTableMap* shared) {
+  if (impl_->written) std::abort();  // pieces were finalised by the first Write
+  impl_->written = true;
+  Candidate& best = impl_->candidates[impl_->Best(shared)];
+  EncodedTensor out;
+  out.encoder = best.encoder();
+  out.bound_bits = impl_->bound_bits;
+  best.Write(shared, &out);
+  return out;
+}
+
+TensorPlan PlanTensor(int32_t dtype, std::span<const int64_t> shape, std::span<const uint8_t> packed,
+                      const EncodeOptions& options, bool keep_all) {
   const size_t es = ElementBytes(dtype);
   const Transform t = TransformFor(dtype);
   const size_t n = es ? packed.size() / es : 0;
@@ -582,22 +655,27 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
   // Multi-byte elements: on a large tensor, Huffman coding the interleaved
   // bytes never beats coding each byte plane, so the whole stream only
   // tries zstd (which can win on repeated structure) and raw.
-  const StreamKind whole_kind = Kind(kKindWhole, static_cast<uint32_t>(dtype));
-  StreamOptions whole = ForKind(options, whole_kind);
+  StreamOptions whole = options.stream;
   if (es > 1 && packed.size() >= kWholeHuffmanUpTo) whole.try_huffman = false;
-  EncodedTensor out;
-  Candidate best(Encoder::kWhole);
-  best.Stream(packed, whole, whole_kind);
-  if (es == 1) keep_counts(best, 1);
-  best.Counts(&out.stream_counts);
+  auto impl = std::make_unique<TensorPlan::Impl>();
+  std::vector<Candidate>& candidates = impl->candidates;
+  candidates.emplace_back(Encoder::kWhole);
+  candidates[0].Stream(packed, whole, Kind(kKindWhole, static_cast<uint32_t>(dtype)));
+  if (es == 1) keep_counts(candidates[0], 1);
+  if (keep_all) candidates[0].Counts(&impl->stream_counts);
+  // Without keep_all only the smallest candidate so far is kept.
   auto consider = [&](Candidate c) {
-    c.Counts(&out.stream_counts);
-    if (c.bytes() < best.bytes()) best = std::move(c);
+    if (keep_all) {
+      candidates.push_back(std::move(c));
+    } else if (c.bytes() < candidates[0].bytes()) {
+      candidates[0] = std::move(c);
+    }
   };
   if (es > 1 || t != Transform::kNone) {
     Candidate c(Encoder::kPlanes);
-    AddPlanes(packed, es, t, options, kKindPlane, dtype, &c);
+    AddPlanes(packed, es, t, options.stream, kKindPlane, dtype, &c);
     if (es > 1) keep_counts(c, es);
+    if (keep_all) c.Counts(&impl->stream_counts);
     consider(std::move(c));
   }
   std::vector<uint8_t> nz;
@@ -622,19 +700,23 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
   if (sparse) {
     // Below one zero in eight, position coding costs more than it saves.
     if (zeros * 8 >= n) {
-      // Gaps and bitmap share the values and differ only in the position
-      // stream, so the smaller position stream decides between them.
+      // Gaps and bitmap share the values (and their pieces) and differ only
+      // in the position stream.
       Nonzeros z = GatherNonzeros(packed, nz, es, n - zeros);
-      Candidate gaps(Encoder::kSparseGaps), bitmap(Encoder::kSparseBitmap);
-      gaps.Stream(gaps.Own(std::move(z.gaps)), ForKind(options, Kind(kKindGaps)), Kind(kKindGaps));
-      bitmap.Stream(bitmap.Own(std::move(z.bitmap)), ForKind(options, Kind(kKindBitmap)), Kind(kKindBitmap));
-      Candidate& positions = bitmap.bytes() < gaps.bytes() ? bitmap : gaps;
-      (bitmap.bytes() < gaps.bytes() ? gaps : bitmap).Counts(&out.stream_counts);
-      Candidate c(positions.encoder());
-      c.Varint(n - zeros);
-      c.Append(std::move(positions));
-      AddPlanes(z.values, es, t, options, kKindValuePlane, dtype, &c);
-      consider(std::move(c));
+      Candidate gaps(Encoder::kSparseGaps), bitmap(Encoder::kSparseBitmap), values(Encoder::kPlanes);
+      gaps.Stream(gaps.Own(std::move(z.gaps)), options.stream, Kind(kKindGaps));
+      bitmap.Stream(bitmap.Own(std::move(z.bitmap)), options.stream, Kind(kKindBitmap));
+      AddPlanes(z.values, es, t, options.stream, kKindValuePlane, dtype, &values);
+      for (const Candidate* part : {&gaps, &bitmap, &values}) {
+        if (keep_all) part->Counts(&impl->stream_counts);
+      }
+      for (const Candidate* positions : {&gaps, &bitmap}) {
+        Candidate c(positions->encoder());
+        c.Varint(n - zeros);
+        c.Append(*positions);
+        c.Append(values);
+        consider(std::move(c));
+      }
       // N:M along any axis whose groups of 4 hold at most 2 nonzeros (e.g.
       // 2:4 pruning along the reduction axis); the group pattern is cheaper
       // than a bitmap.
@@ -643,15 +725,19 @@ EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::s
         if (!SplitAxis(shape, axis, 4, &g) || !AtMostTwoOfFour(g, nz)) continue;
         Candidate c(Encoder::kNM);
         c.Byte(static_cast<uint8_t>(axis));
-        AddNM(packed, nz, es, t, g, options, dtype, &c);
+        AddNM(packed, nz, es, t, g, options.stream, dtype, &c);
+        if (keep_all) c.Counts(&impl->stream_counts);
         consider(std::move(c));
       }
     }
   }
-  out.encoder = best.encoder();
-  out.bound_bits = bound_bits;
-  best.Write(&out);
-  return out;
+  impl->bound_bits = bound_bits;
+  return TensorPlan(std::move(impl));
+}
+
+EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::span<const uint8_t> packed,
+                           const EncodeOptions& options) {
+  return PlanTensor(dtype, shape, packed, options, false).Write(nullptr);
 }
 
 bool DecodeTensor(Encoder encoder, int32_t dtype, std::span<const int64_t> shape, std::span<const uint8_t> payload,

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -46,27 +47,63 @@ constexpr U ApplyTransform(Transform t, U v) {
 // two int8 weight tensors).
 using StreamKind = uint32_t;
 
+// Shared tables on offer, by the kind of stream they are for. Their ids are
+// the artifact's.
+using SharedTableMap = std::map<StreamKind, SharedTableRef>;
+
 struct EncodeOptions {
   StreamOptions stream;          // per-stream choices (zstd level)
   bool try_sparse = true;        // consider the zero-position encoders (default true)
-  // Shared tables streams may use, by kind (default none). Their ids are
-  // the artifact's.
-  const std::map<StreamKind, SharedTableRef>* shared = nullptr;
 };
 
 struct EncodedTensor {
   Encoder encoder = Encoder::kWhole;  // the winner
   std::vector<uint8_t> payload;       // its bytes
   double bound_bits = 0;              // the tensor's order-0 bound, as EntropyBoundBits gives it
-  // The histograms of every candidate's streams that were counted (all
-  // short ones), by kind: what shared tables are built from.
-  std::vector<std::pair<StreamKind, Histogram>> stream_counts;
   // For each of its streams coded with a shared table: the table's id and
   // the bytes it saved against the stream's best other mode.
   std::vector<std::pair<uint32_t, uint64_t>> shared_savings;
 };
 
-// `packed` holds element_count * ElementBytes(dtype) bytes; `shape` its dimensions.
+// The candidate payloads of one tensor, sized but not yet written, so that
+// shared tables can be chosen across tensors before any of them is written.
+class TensorPlan {
+ public:
+  struct Impl;
+  explicit TensorPlan(std::unique_ptr<Impl> impl);
+  TensorPlan(TensorPlan&&) noexcept;
+  TensorPlan& operator=(TensorPlan&&) noexcept;
+  ~TensorPlan();
+
+  double bound_bits() const;
+  // The histograms of the candidates' streams that were counted (all short
+  // ones), by kind: what shared tables are built from. Empty unless planned
+  // with keep_all.
+  const std::vector<std::pair<StreamKind, Histogram>>& stream_counts() const;
+
+  // The bytes of the smallest candidate with the tables of `shared` taken
+  // wherever they are smaller, and what each table saves in it (by id).
+  struct Sizing {
+    uint64_t bytes = 0;
+    std::vector<std::pair<uint32_t, uint64_t>> savings;
+  };
+  Sizing Size(const SharedTableMap* shared) const;
+
+  // Writes the smallest candidate, as Size chose it. Only once.
+  EncodedTensor Write(const SharedTableMap* shared);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Plans every encoder that applies. `packed` holds element_count *
+// ElementBytes(dtype) bytes and must outlive the plan; `shape` its
+// dimensions. With keep_all, every candidate is kept (for shared tables);
+// otherwise only the smallest.
+TensorPlan PlanTensor(int32_t dtype, std::span<const int64_t> shape, std::span<const uint8_t> packed,
+                      const EncodeOptions& options, bool keep_all);
+
+// PlanTensor then Write without shared tables.
 EncodedTensor EncodeTensor(int32_t dtype, std::span<const int64_t> shape, std::span<const uint8_t> packed,
                            const EncodeOptions& options);
 

@@ -127,28 +127,30 @@ StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& option
       }
     }
   }
-  plan.unshared_bytes = plan.bytes + best;
-  // A shared table costs the stream no table bytes, but only fits when it
-  // has a code for every symbol present.
-  const SharedTableRef& shared = options.shared;
-  if (shared.lengths && huffman && !lanes) {
-    bool fits = true;
-    for (int s = 0; s < 256 && fits; ++s) fits = h[s] == 0 || (*shared.lengths)[s] != 0;
-    if (fits) {
-      const uint64_t payload = (EncodedBits(h, *shared.lengths) + 7) / 8;
-      const uint64_t bytes = VarintBytes(shared.id) + VarintBytes(payload) + payload;
-      if (bytes < best) {
-        best = bytes;
-        plan.mode = StreamMode::kSharedHuffman;
-        plan.lengths = *shared.lengths;
-        plan.shared_id = shared.id;
-        plan.huffman_payload = payload;
-        plan.zstd_frame.clear();
-      }
-    }
-  }
   plan.bytes += best;
   return plan;
+}
+
+uint64_t SharedStreamBytes(const StreamPlan& plan, uint64_t n, const SharedTableRef& table) {
+  if (!plan.counted || !table.lengths || n == 0 || n >= kHuffmanLanesFrom) return 0;
+  for (int s = 0; s < 256; ++s) {
+    if (plan.counts[s] != 0 && (*table.lengths)[s] == 0) return 0;
+  }
+  const uint64_t payload = (EncodedBits(plan.counts, *table.lengths) + 7) / 8;
+  return 1 + VarintBytes(n) + VarintBytes(table.id) + VarintBytes(payload) + payload;
+}
+
+uint64_t OfferSharedTable(uint64_t n, const SharedTableRef& table, StreamPlan* plan) {
+  const uint64_t bytes = SharedStreamBytes(*plan, n, table);
+  if (bytes == 0 || bytes >= plan->bytes) return 0;
+  const uint64_t saved = plan->bytes - bytes;
+  plan->mode = StreamMode::kSharedHuffman;
+  plan->bytes = bytes;
+  plan->lengths = *table.lengths;
+  plan->shared_id = table.id;
+  plan->huffman_payload = (EncodedBits(plan->counts, *table.lengths) + 7) / 8;
+  plan->zstd_frame.clear();
+  return saved;
 }
 
 void RefineStream(std::span<const uint8_t> data, const StreamOptions& options, StreamPlan* plan) {

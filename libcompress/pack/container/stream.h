@@ -32,9 +32,7 @@ const char* StreamModeName(StreamMode m);
 // The artifact's shared code tables (index flag `tables`), by id.
 using SharedTables = std::vector<CodeLengths>;
 
-// A shared table a stream may be coded with (mode 5) when it gives every
-// symbol of the stream a code; offered to streams shorter than
-// kHuffmanLanesFrom (mode 5 has one lane).
+// A shared table by id, as offered to a planned stream (OfferSharedTable).
 struct SharedTableRef {
   uint32_t id = 0;
   const CodeLengths* lengths = nullptr;
@@ -45,7 +43,6 @@ struct StreamOptions {
   bool try_zstd = true;    // consider zstd at all (default true)
   bool force_zstd = false; // always zstd unless raw is smaller (for the graph skeleton; default false)
   bool try_huffman = true; // consider Huffman coding (default true)
-  SharedTableRef shared;   // a shared table to consider (default none)
 };
 
 // LEB128 unsigned varints, at most 10 bytes.
@@ -58,7 +55,6 @@ bool GetVarint(std::span<const uint8_t>* in, uint64_t* v);
 struct StreamPlan {
   StreamMode mode = StreamMode::kRaw;
   uint64_t bytes = 0;               // the whole stream, header included
-  uint64_t unshared_bytes = 0;      // the smallest stream without the shared table (bytes when none was offered)
   CodeLengths lengths{};            // kHuffman, kSharedHuffman
   uint32_t shared_id = 0;           // kSharedHuffman: the table's id
   uint64_t huffman_payload = 0;     // kHuffman, kSharedHuffman: bytes of the codes
@@ -70,6 +66,16 @@ struct StreamPlan {
   Histogram counts{};               // (counted when Huffman was considered, or the stream is constant)
 };
 StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& options);
+
+// The bytes the planned stream of `n` bytes would take coded with `table`
+// (mode 5), or 0 when that is not possible: its histogram was not counted,
+// the table lacks a code for one of its symbols, or n is at least
+// kHuffmanLanesFrom (mode 5 has one lane, which would decode slowly).
+uint64_t SharedStreamBytes(const StreamPlan& plan, uint64_t n, const SharedTableRef& table);
+
+// Switches `plan` to mode 5 with `table` when that is smaller; returns the
+// bytes saved (0: the plan is unchanged).
+uint64_t OfferSharedTable(uint64_t n, const SharedTableRef& table, StreamPlan* plan);
 
 // Candidates are ranked with zstd at this level at most: higher levels cost
 // far more time than they change the ranking.

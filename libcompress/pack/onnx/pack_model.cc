@@ -9,6 +9,7 @@
 #include <map>
 #include <thread>
 #include <memory>
+#include <optional>
 
 #include "codec/tensor_codec.h"
 #include "container/atomic_file.h"
@@ -94,6 +95,65 @@ Status ScanFile(const std::filesystem::path& path, std::vector<std::pair<uint64_
   return Status::Ok();
 }
 
+struct SharedTable {
+  StreamKind kind = 0;
+  CodeLengths lengths{};
+};
+
+// Shared code tables (docs/artifact_format.md, Stream mode 5). A stream of
+// a small tensor pays for a code table of its own, often more than for its
+// codes. Streams of the same kind (the gap symbols, or the nonzero int8
+// values, of several small weight tensors) can share one table built from
+// all of them. A table stays only where it saves more than it costs (sizes
+// follow from the plans' histograms, so trying a set of tables costs no
+// encoding), and the tables are used only when the planned tensors and the
+// tables together come out smaller than without them.
+std::vector<SharedTable> ChooseSharedTables(const std::vector<std::optional<TensorPlan>>& plans) {
+  std::map<StreamKind, Histogram> unions;
+  uint64_t without = 0;
+  size_t planned = 0;
+  for (const auto& p : plans) {
+    if (!p) continue;
+    ++planned;
+    without += p->Size(nullptr).bytes;
+    for (const auto& [kind, h] : p->stream_counts()) {
+      Histogram& u = unions[kind];
+      for (int s = 0; s < 256; ++s) u[s] += h[s];
+    }
+  }
+  std::vector<SharedTable> offered;
+  if (planned < 2) return offered;
+  for (const auto& [kind, h] : unions) {
+    SharedTable t{kind, {}};
+    if (BuildCodeLengths(h, kHuffmanMaxBits, &t.lengths)) offered.push_back(t);
+  }
+  // Dropping a table changes which candidates win, so repeat until every
+  // table offered pays (each round drops at least one).
+  while (!offered.empty()) {
+    SharedTableMap refs;
+    for (size_t j = 0; j < offered.size(); ++j) refs[offered[j].kind] = {static_cast<uint32_t>(j), &offered[j].lengths};
+    std::vector<uint64_t> saved(offered.size(), 0);
+    uint64_t total = 0;
+    for (const auto& p : plans) {
+      if (!p) continue;
+      const TensorPlan::Sizing s = p->Size(&refs);
+      total += s.bytes;
+      for (const auto& [id, bytes] : s.savings) saved[id] += bytes;
+    }
+    std::vector<SharedTable> paying;
+    for (size_t j = 0; j < offered.size(); ++j) {
+      const uint64_t cost = TableBytes(offered[j].lengths);
+      total += cost;
+      if (saved[j] > cost) paying.push_back(offered[j]);
+    }
+    if (paying.size() == offered.size()) {
+      return total + 1 < without ? offered : std::vector<SharedTable>{};  // + 1: the table count
+    }
+    offered = std::move(paying);
+  }
+  return offered;
+}
+
 }  // namespace
 
 Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::filesystem::path& artifact,
@@ -157,111 +217,79 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     work.push_back(std::move(w));
   }
 
-  // Encode in parallel; each item only reads its own view.
+  // Encode in parallel; each item only reads its own view. Tensors of at
+  // most kSharedTablesUpTo bytes are only planned at first: their payloads
+  // are written once the shared code tables are chosen.
   EncodeOptions eo;
   eo.stream.zstd_level = options.level;
   std::vector<EncodedTensor> encoded(work.size());
+  std::vector<std::optional<TensorPlan>> plans(work.size());
+  std::vector<std::vector<uint8_t>> copies(work.size());  // packed bytes of views that are not contiguous
+  std::vector<uint64_t> checksums(work.size(), 0);  // of the payloads, computed by the encoding threads
   std::vector<Status> errors(work.size());
   std::vector<uint8_t> keep(work.size(), 1);
-  auto encode = [&](size_t i, const EncodeOptions& o, EncodedTensor* out) {
+  auto packed_of = [&](size_t i) -> std::span<const uint8_t> {
+    const TensorView& v = work[i].view;
+    if (v.contiguous()) return {reinterpret_cast<const uint8_t*>(v.bytes().data()), v.bytes().size()};
+    return copies[i];
+  };
+  // Decodes the payload again and compares it with the tensor.
+  auto verify = [&](size_t i, const EncodedTensor& enc, const SharedTables* tables) {
+    if (!options.verify) return;
+    const std::span<const uint8_t> packed = packed_of(i);
+    const TensorView& v = work[i].view;
+    const std::unique_ptr<uint8_t[]> back(new uint8_t[packed.size()]);  // DecodeTensor writes every byte
+    std::string error;
+    if (!DecodeTensor(enc.encoder, static_cast<int32_t>(v.dtype()), v.shape(), enc.payload, {back.get(), packed.size()},
+                      &error, nullptr, tables) ||
+        (!packed.empty() && std::memcmp(back.get(), packed.data(), packed.size()) != 0)) {
+      errors[i] = Internal(src + ": tensor " + Quote(work[i].entry->name) + ": encoder " +
+                           std::string(EncoderName(enc.encoder)) + " did not round-trip" +
+                           (error.empty() ? "" : ": " + error));
+    }
+  };
+  ParallelFor(work.size(), threads, [&](size_t i) {
     const Work& w = work[i];
     const TensorView& v = w.view;
-    std::vector<uint8_t> copy;
-    std::span<const uint8_t> packed;
-    if (v.contiguous()) {
-      packed = {reinterpret_cast<const uint8_t*>(v.bytes().data()), v.bytes().size()};
-    } else {
-      copy.resize(v.packed_bytes());
-      v.CopyPackedTo(std::as_writable_bytes(std::span(copy)));
-      packed = copy;
+    if (!v.contiguous()) {
+      copies[i].resize(v.packed_bytes());
+      v.CopyPackedTo(std::as_writable_bytes(std::span(copies[i])));
     }
+    const std::span<const uint8_t> packed = packed_of(i);
     // Typed data whose slots hold bits the packed view drops (e.g. a
     // non-canonical high half) could not be restored exactly: keep it inline.
     if (w.storage == StorageKind::kTyped && !TypedMatches(*w.entry->proto, packed)) {
       keep[i] = 0;
       return;
     }
-    const int32_t dtype = static_cast<int32_t>(v.dtype());
-    EncodedTensor enc = EncodeTensor(dtype, v.shape(), packed, o);
-    if (options.verify) {
-      SharedTables tables;
-      if (o.shared) {
-        tables.resize(o.shared->size());
-        for (const auto& [kind, ref] : *o.shared) tables.at(ref.id) = *ref.lengths;
-      }
-      const std::unique_ptr<uint8_t[]> back(new uint8_t[packed.size()]);  // DecodeTensor writes every byte
-      std::string error;
-      if (!DecodeTensor(enc.encoder, dtype, v.shape(), enc.payload, {back.get(), packed.size()}, &error, nullptr,
-                        &tables) ||
-          (!packed.empty() && std::memcmp(back.get(), packed.data(), packed.size()) != 0)) {
-        errors[i] = Internal(src + ": tensor " + Quote(w.entry->name) + ": encoder " +
-                             std::string(EncoderName(enc.encoder)) + " did not round-trip" +
-                             (error.empty() ? "" : ": " + error));
-        return;
-      }
+    const bool small = packed.size() <= kSharedTablesUpTo;
+    TensorPlan plan = PlanTensor(static_cast<int32_t>(v.dtype()), v.shape(), packed, eo, small);
+    if (small) {
+      plans[i].emplace(std::move(plan));
+      return;
     }
-    *out = std::move(enc);
-  };
-  ParallelFor(work.size(), threads, [&](size_t i) { encode(i, eo, &encoded[i]); });
+    encoded[i] = plan.Write(nullptr);
+    verify(i, encoded[i], nullptr);
+    checksums[i] = Checksum(encoded[i].payload.data(), encoded[i].payload.size());
+    copies[i] = {};
+  });
   for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
 
-  // Shared code tables (docs/artifact_format.md, Stream mode 5). A stream of
-  // a small tensor pays for a code table of its own, often more than its
-  // codes. Streams of the same kind (the gap symbols, or the nonzero int8
-  // values, of several small weight tensors) can share one table built from
-  // all of them. Small tensors are encoded again with the tables on offer;
-  // a table stays only where it saves more than it costs, and the tables
-  // are adopted only when the small tensors' payloads and the tables
-  // together come out smaller than without them.
-  std::vector<size_t> small;
-  for (size_t i = 0; i < work.size(); ++i) {
-    if (keep[i] && work[i].view.packed_bytes() <= kSharedTablesUpTo) small.push_back(i);
-  }
-  if (small.size() >= 2) {
-    std::map<StreamKind, Histogram> unions;
-    for (size_t i : small) {
-      for (const auto& [kind, h] : encoded[i].stream_counts) {
-        Histogram& u = unions[kind];
-        for (int s = 0; s < 256; ++s) u[s] += h[s];
-      }
-    }
-    std::vector<std::pair<StreamKind, CodeLengths>> offered;
-    for (const auto& [kind, h] : unions) {
-      CodeLengths l{};
-      if (BuildCodeLengths(h, kHuffmanMaxBits, &l)) offered.emplace_back(kind, l);
-    }
-    uint64_t without = 0;
-    for (size_t i : small) without += encoded[i].payload.size();
-    std::vector<EncodedTensor> trial(work.size());
-    for (int round = 0; round < 4 && !offered.empty(); ++round) {
-      std::map<StreamKind, SharedTableRef> refs;
-      for (size_t j = 0; j < offered.size(); ++j) refs[offered[j].first] = {static_cast<uint32_t>(j), &offered[j].second};
-      EncodeOptions with = eo;
-      with.shared = &refs;
-      ParallelFor(small.size(), threads, [&](size_t k) { encode(small[k], with, &trial[small[k]]); });
-      for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
-      std::vector<uint64_t> saved(offered.size(), 0);
-      uint64_t total = 0;
-      for (size_t i : small) {
-        total += trial[i].payload.size();
-        for (const auto& [id, bytes] : trial[i].shared_savings) saved[id] += bytes;
-      }
-      std::vector<std::pair<StreamKind, CodeLengths>> paying;
-      for (size_t j = 0; j < offered.size(); ++j) {
-        const uint64_t cost = TableBytes(offered[j].second);
-        total += cost;
-        if (saved[j] > cost) paying.push_back(offered[j]);
-      }
-      if (paying.size() == offered.size()) {
-        if (total + 1 < without) {  // + the table count
-          for (size_t i : small) encoded[i] = std::move(trial[i]);
-          for (const auto& [kind, l] : offered) c.tables.push_back(l);
-        }
-        break;
-      }
-      offered = std::move(paying);
-    }
-  }
+  const std::vector<SharedTable> tables = ChooseSharedTables(plans);
+  SharedTableMap refs;
+  for (size_t j = 0; j < tables.size(); ++j) refs[tables[j].kind] = {static_cast<uint32_t>(j), &tables[j].lengths};
+  SharedTables lengths;
+  for (const auto& t : tables) lengths.push_back(t.lengths);
+  ParallelFor(work.size(), threads, [&](size_t i) {
+    if (!plans[i]) return;
+    encoded[i] = plans[i]->Write(&refs);
+    verify(i, encoded[i], &lengths);
+    checksums[i] = Checksum(encoded[i].payload.data(), encoded[i].payload.size());
+    plans[i].reset();
+    copies[i] = {};
+  });
+  for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
+  c.tables = std::move(lengths);
 
   std::vector<PendingTensor> pending(work.size());
   std::vector<double> bounds(work.size(), 0);
@@ -276,12 +304,9 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     t.external_offset = work[i].ext.offset;
     t.encoder = encoded[i].encoder;
     t.payload = std::move(encoded[i].payload);
+    t.payload_checksum = checksums[i];
     bounds[i] = encoded[i].bound_bits;
   }
-  // Payload checksums on the pool's threads.
-  ParallelFor(work.size(), threads, [&](size_t i) {
-    if (keep[i]) pending[i].payload_checksum = Checksum(pending[i].payload.data(), pending[i].payload.size());
-  });
   if (exact_thread.joinable()) exact_thread.join();
   MP_RETURN_IF_ERROR(exact_status);
   report.input_bytes = c.onnx_size;
