@@ -12,6 +12,7 @@
 #include "container/format.h"
 #include "container/index.h"
 #include "container/writer.h"
+#include "container/zstd_frame.h"
 #include "modelpress/pack_reader.h"
 #include "modelpress/tensor.h"
 
@@ -73,8 +74,13 @@ Sample MakeSample() {
   std::memcpy(qb.data(), q.data(), qb.size());
   add("w.float", kF32, {20, 30}, fb);
   add("w.int8", kI8, {2, 1000}, qb);
-  const std::string graph = "not really a graph, but bytes all the same";
-  EncodeStream(std::span(reinterpret_cast<const uint8_t*>(graph.data()), graph.size()), {}, &c.skeleton);
+  // The graph and the index with the built-in dictionary, as PackModel
+  // writes them; text that zstd codes as one literal run without it.
+  const std::string graph = "graph: Conv Relu QuantizeLinear DequantizeLinear onnx::Conv_62_quantized onnx::Conv_62_scale";
+  StreamOptions so;
+  so.force_zstd = true;
+  so.graph_dictionary = c.graph_dictionary = true;
+  EncodeStream(std::span(reinterpret_cast<const uint8_t*>(graph.data()), graph.size()), so, &c.skeleton);
   s.artifact = SerializeArtifact(c);
   return s;
 }
@@ -104,7 +110,11 @@ std::vector<uint8_t> IndexOf(const std::vector<uint8_t>& a) {
   EXPECT_TRUE(PeekStreamSize(in, &n));
   std::vector<uint8_t> index(n);
   std::string error;
-  EXPECT_TRUE(DecodeStream(&in, index, &error)) << error;
+  StreamContext sections;
+  FileHeader h;
+  std::memcpy(&h, a.data(), sizeof h);
+  sections.graph_dictionary = h.flags & kHeaderGraphDictionary;
+  EXPECT_TRUE(DecodeStream(&in, index, &error, nullptr, sections)) << error;
   return index;
 }
 
@@ -115,7 +125,9 @@ void ReplaceIndex(std::vector<uint8_t>* a, const std::vector<uint8_t>& index) {
   std::memcpy(&f, a->data() + a->size() - sizeof f, sizeof f);
   a->resize(f.index_offset);
   std::vector<uint8_t> stored;
-  EncodeStream(index, {}, &stored);
+  StreamOptions so;
+  so.graph_dictionary = true;
+  EncodeStream(index, so, &stored);
   a->insert(a->end(), stored.begin(), stored.end());
   f.index_size = stored.size();
   f.index_checksum = Checksum(stored.data(), stored.size());
@@ -271,6 +283,35 @@ TEST(Container, BadMagicAndNewerVersionsAreNamed) {
     EXPECT_NE(st.message().find("version " + std::to_string(major) + "." + std::to_string(kVersionMinor)), std::string::npos)
         << st.message();
   }
+}
+
+// Header flags: the graph dictionary is needed to read a file that uses it,
+// and unknown flags are refused.
+TEST(Container, TheGraphDictionaryFlagIsHonoured) {
+  const Sample s = MakeSample();
+  std::vector<std::vector<uint8_t>> back;
+  ASSERT_TRUE(ReadAll(s.artifact, &back).ok()) << ReadAll(s.artifact).message();
+  EXPECT_EQ(back, s.data);
+  auto with_flags = [&](uint32_t flags) {
+    auto a = s.artifact;
+    FileHeader h;
+    std::memcpy(&h, a.data(), sizeof h);
+    h.flags = flags;
+    h.checksum = Checksum(&h, 24);
+    std::memcpy(a.data(), &h, sizeof h);
+    return a;
+  };
+  // Without the flag, the sections' frames refer to dictionary content the
+  // reader does not have.
+  const Status no_dict = ReadAll(with_flags(0));
+  EXPECT_EQ(no_dict.code(), StatusCode::kCorrupt);
+  EXPECT_NE(no_dict.message().find("section: zstd: "), std::string::npos) << no_dict.message();
+  const Status reserved = ReadAll(with_flags(kHeaderGraphDictionary | 2));
+  EXPECT_NE(reserved.message().find("reserved header flags"), std::string::npos) << reserved.message();
+  // The dictionary is a zstd dictionary that shrinks ONNX graph text.
+  EXPECT_EQ(GraphDictionary().size(), 16384u);
+  const std::string graph(200, 'x');
+  EXPECT_FALSE(ZstdCompress(std::span(reinterpret_cast<const uint8_t*>(graph.data()), graph.size()), 19, true).empty());
 }
 
 TEST(Container, BadCodeTablesAreNamed) {

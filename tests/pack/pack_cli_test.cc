@@ -45,6 +45,16 @@ TEST(PackCli, PackUnpackInspectAndTensorExtraction) {
   r = RunCommand(Cli() + " unpack " + ShellQuote(mpk) + " --tensor nope -o " + ShellQuote((dir / "n.npy").string()));
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_NE(r.err.find("nope"), std::string::npos);
+
+  // The graph section: the model's bytes without the payloads, so its node
+  // names are there and it is far smaller than the model.
+  r = RunCommand(Cli() + " unpack " + ShellQuote(mpk) + " --graph -o " + ShellQuote((dir / "g.bin").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string graph = testing::ReadFile(dir / "g.bin");
+  EXPECT_NE(graph.find("fc1.weight"), std::string::npos);
+  EXPECT_LT(graph.size() * 20, testing::ReadFile(model).size());
+  r = RunCommand(Cli() + " inspect " + ShellQuote(mpk));
+  EXPECT_NE(r.out.find("with the built-in graph dictionary"), std::string::npos) << r.out;
 }
 
 TEST(PackCli, CorruptArtifactsExitWithCode4AndNameTheFile) {

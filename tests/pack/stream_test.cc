@@ -228,7 +228,7 @@ TEST(Stream, SharedTablesSaveTheTableAndAreCheckedOnDecode) {
   std::string error;
   std::span<const uint8_t> in = enc;
   StreamMode seen{};
-  ASSERT_TRUE(DecodeStream(&in, out, &error, &seen, &tables)) << error;
+  ASSERT_TRUE(DecodeStream(&in, out, &error, &seen, {&tables})) << error;
   EXPECT_EQ(seen, StreamMode::kSharedHuffman);
   EXPECT_EQ(out, data);
   EXPECT_TRUE(in.empty());
@@ -238,12 +238,12 @@ TEST(Stream, SharedTablesSaveTheTableAndAreCheckedOnDecode) {
   EXPECT_NE(error.find("shared code table 1, but the index holds 0"), std::string::npos) << error;
   const SharedTables one = {own};
   in = enc;
-  EXPECT_FALSE(DecodeStream(&in, out, &error, nullptr, &one));
+  EXPECT_FALSE(DecodeStream(&in, out, &error, nullptr, {&one}));
   EXPECT_NE(error.find("holds 1"), std::string::npos) << error;
   // Every truncation is refused.
   for (size_t cut = 0; cut < enc.size(); ++cut) {
     std::span<const uint8_t> part = std::span(enc).first(cut);
-    EXPECT_FALSE(DecodeStream(&part, out, &error, nullptr, &tables)) << cut;
+    EXPECT_FALSE(DecodeStream(&part, out, &error, nullptr, {&tables})) << cut;
   }
   // A table without a code for a symbol present is not taken; nor is any
   // table by a stream long enough for lanes.

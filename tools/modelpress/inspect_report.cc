@@ -146,7 +146,8 @@ Result<nlohmann::json> InspectArtifactJson(const std::string& path) {
   j["bytes"] = info.file_size;
   j["onnx_bytes"] = info.onnx_size;
   j["byte_exact_onnx"] = info.exact_onnx;
-  j["graph"] = {{"stored_bytes", info.skeleton_stored}, {"bytes", info.skeleton_bytes}};
+  j["graph"] = {{"stored_bytes", info.skeleton_stored}, {"bytes", info.skeleton_bytes},
+                {"dictionary", info.graph_dictionary}};
   j["index_bytes"] = info.index_bytes;
   j["shared_tables"] = {{"count", info.shared_tables}, {"bytes", info.shared_table_bytes}};
   j["external_files"] = nlohmann::json::array();

@@ -87,7 +87,8 @@ int RunInspectArtifact(const std::string& path, bool json) {
             << HumanBytes(j["onnx_bytes"].get<uint64_t>()) << " .onnx" << (j["external_files"].empty() ? "" : " + external data") << "; unpack gives "
             << (exact ? "the same bytes (checked)" : "every tensor and the graph exactly") << "\n";
   std::cout << "graph     " << HumanBytes(j["graph"]["stored_bytes"].get<uint64_t>()) << " stored ("
-            << HumanBytes(j["graph"]["bytes"].get<uint64_t>()) << " serialized, zstd)\n";
+            << HumanBytes(j["graph"]["bytes"].get<uint64_t>()) << " serialized, zstd"
+            << (j["graph"]["dictionary"].get<bool>() ? " with the built-in graph dictionary" : "") << ")\n";
   if (const uint64_t n = j["shared_tables"]["count"].get<uint64_t>(); n > 0) {
     std::cout << "tables    " << n << " shared code table" << (n == 1 ? "" : "s") << ", "
               << HumanBytes(j["shared_tables"]["bytes"].get<uint64_t>())

@@ -1,5 +1,5 @@
-// modelpress unpack ARTIFACT -o OUT.onnx [--tensor NAME]: restore the ONNX
-// model, or write one tensor as .npy.
+// modelpress unpack ARTIFACT -o OUT.onnx [--tensor NAME | --graph]: restore
+// the ONNX model, or write one tensor as .npy, or the graph section.
 #include <iostream>
 
 #include "cli_common.h"
@@ -13,11 +13,19 @@ struct UnpackCliOptions {
   std::string artifact;          // input .mpk
   std::string output;            // output .onnx, or .npy with --tensor
   std::string tensor;            // when set, write only this tensor as .npy
+  bool graph = false;            // write only the graph section
   pack::UnpackOptions unpack;    // threads
 };
 
 int RunUnpack(const UnpackCliOptions& o) {
   if (auto s = CheckNotSameFile(o.artifact, o.output); !s.ok()) return Fail(s);
+  if (o.graph) {
+    auto reader = pack::Reader::Open(o.artifact);
+    if (!reader.ok()) return Fail(reader.status());
+    if (auto s = pack::WriteGraphSection(*reader, o.output); !s.ok()) return Fail(s);
+    std::cout << "wrote " << o.output << "\n";
+    return kExitOk;
+  }
   if (!o.tensor.empty()) {
     auto reader = pack::Reader::Open(o.artifact);
     if (!reader.ok()) return Fail(reader.status());
@@ -40,7 +48,11 @@ void SetupUnpack(CLI::App& app, int* exit_code) {
   CLI::App* sub = app.add_subcommand("unpack", "Restore the exact ONNX model from a .mpk artifact (or one tensor as .npy)");
   sub->add_option("artifact", o->artifact, ".mpk artifact")->required();
   sub->add_option("-o,--output", o->output, "Output .onnx file (.npy with --tensor)")->required();
-  sub->add_option("--tensor", o->tensor, "Write only this tensor, as a NumPy .npy file");
+  CLI::Option* tensor = sub->add_option("--tensor", o->tensor, "Write only this tensor, as a NumPy .npy file");
+  sub->add_flag("--graph", o->graph,
+                "Write only the graph section: the serialized ModelProto without the data of the tensors the artifact "
+                "holds as payloads")
+      ->excludes(tensor);
   sub->add_option("--threads", o->unpack.threads, "Worker threads (0: one per core)")->default_val(0)->check(CLI::NonNegativeNumber);
   sub->callback([o, exit_code] { *exit_code = RunUnpack(*o); });
 }

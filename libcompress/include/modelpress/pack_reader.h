@@ -63,6 +63,7 @@ struct ArtifactInfo {
   uint64_t index_bytes = 0;          // bytes of the index section
   uint64_t skeleton_stored = 0;      // stored bytes of the graph skeleton section
   uint64_t skeleton_bytes = 0;       // its decoded bytes
+  bool graph_dictionary = false;     // the graph and index sections use the built-in zstd dictionary
   uint64_t onnx_size = 0;            // bytes of the packed .onnx file
   uint64_t onnx_checksum = 0;        // XXH3-64 of the packed .onnx file
   bool exact_onnx = false;           // an unpacked .onnx must hash to onnx_checksum (checked by unpack)
@@ -134,5 +135,9 @@ namespace modelpress::pack {
 // Types NumPy lacks are written as unsigned integers of the same width
 // holding the bits: bfloat16 as <u2, the float8 types as |u1.
 Status WriteTensorNpy(const Reader& reader, const TensorInfo& tensor, const std::filesystem::path& path);
+
+// Writes the decoded graph section (the serialized ModelProto without the
+// indexed tensors' data), atomically.
+Status WriteGraphSection(const Reader& reader, const std::filesystem::path& path);
 
 }  // namespace modelpress::pack

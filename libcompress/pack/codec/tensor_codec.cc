@@ -290,7 +290,7 @@ bool DecodePlanes(std::span<const uint8_t>* in, size_t es, std::span<uint8_t> ou
     if (!PeekStreamMode(*in, &m) || m != StreamMode::kRaw) {
       if (!scratch) scratch = Scratch(out.size());
       planes[k] = scratch.get() + k * n;
-      if (!DecodeStream(in, {scratch.get() + k * n, n}, error, &m, tables)) {
+      if (!DecodeStream(in, {scratch.get() + k * n, n}, error, &m, StreamContext{tables})) {
         *error = "byte plane " + std::to_string(k) + ": " + *error;
         return false;
       }
@@ -504,7 +504,7 @@ bool DecodeSparse(Encoder which, std::span<const uint8_t> in, size_t es, std::sp
   }
   std::vector<uint8_t> positions(npos);
   StreamMode pm{};
-  if (!DecodeStream(&in, positions, error, &pm, tables)) {
+  if (!DecodeStream(&in, positions, error, &pm, StreamContext{tables})) {
     *error = "positions: " + *error;
     return false;
   }
@@ -750,7 +750,7 @@ bool DecodeTensor(Encoder encoder, int32_t dtype, std::span<const int64_t> shape
   switch (encoder) {
     case Encoder::kWhole: {
       StreamMode m{};
-      if (!DecodeStream(&payload, out, error, &m, tables)) return false;
+      if (!DecodeStream(&payload, out, error, &m, StreamContext{tables})) return false;
       if (detail) *detail = StreamModeName(m);
       break;
     }

@@ -19,11 +19,15 @@ inline constexpr uint8_t kMagic[8] = {0x89, 'M', 'P', 'K', 0x0D, 0x0A, 0x1A, 0x0
 inline constexpr uint16_t kVersionMajor = 2;  // a reader refuses other majors
 inline constexpr uint16_t kVersionMinor = 1;  // a reader accepts any minor of its major
 
+// FileHeader.flags: the graph and index sections' zstd frames were
+// compressed with the built-in graph dictionary (2.1). Other bits reserved.
+inline constexpr uint32_t kHeaderGraphDictionary = 1u;
+
 struct FileHeader {
   uint8_t magic[8];           // kMagic
   uint16_t version_major;     // kVersionMajor
   uint16_t version_minor;     // kVersionMinor
-  uint32_t flags;             // reserved, must be 0
+  uint32_t flags;             // kHeaderGraphDictionary; other bits reserved, 0
   uint64_t file_size;         // bytes of the whole artifact
   uint64_t checksum;          // XXH3-64 of the 24 bytes above
 };

@@ -114,7 +114,7 @@ StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& option
       worth = ZstdCompress(sample, std::min(options.zstd_level, kRankingZstdLevel)).size() < huff_sample * 98 / 100;
     }
     if (worth) {
-      std::vector<uint8_t> frame = ZstdCompress(data, options.zstd_level);
+      std::vector<uint8_t> frame = ZstdCompress(data, options.zstd_level, options.graph_dictionary);
       const size_t z = VarintBytes(frame.size()) + frame.size();
       if (!frame.empty()) {
         plan.zstd_tried = frame.size();
@@ -169,7 +169,7 @@ void RefineStream(std::span<const uint8_t> data, const StreamOptions& options, S
     const size_t high = ZstdCompress(sample, options.zstd_level).size();
     if (high == 0 || high >= low * 99 / 100) return;
   }
-  std::vector<uint8_t> frame = ZstdCompress(data, options.zstd_level);
+  std::vector<uint8_t> frame = ZstdCompress(data, options.zstd_level, options.graph_dictionary);
   const uint64_t z = VarintBytes(frame.size()) + frame.size();
   if (frame.empty() || z >= body) return;
   plan->mode = StreamMode::kZstd;
@@ -247,7 +247,8 @@ bool RawStreamView(std::span<const uint8_t>* in, uint64_t n, const uint8_t** vie
 }
 
 bool DecodeStream(std::span<const uint8_t>* in, std::span<uint8_t> out, std::string* error, StreamMode* mode_out,
-                  const SharedTables* tables) {
+                  const StreamContext& context) {
+  const SharedTables* tables = context.tables;
   std::span<const uint8_t> p = *in;
   uint64_t n = 0;
   if (p.empty() || (p = p.subspan(1), !GetVarint(&p, &n))) {
@@ -348,7 +349,7 @@ bool DecodeStream(std::span<const uint8_t>* in, std::span<uint8_t> out, std::str
         *error = "zstd stream is truncated";
         return false;
       }
-      if (!ZstdDecompress(p.first(size), out, error)) return false;
+      if (!ZstdDecompress(p.first(size), out, error, context.graph_dictionary)) return false;
       p = p.subspan(size);
       break;
     }

@@ -43,6 +43,13 @@ struct StreamOptions {
   bool try_zstd = true;    // consider zstd at all (default true)
   bool force_zstd = false; // always zstd unless raw is smaller (for the graph skeleton; default false)
   bool try_huffman = true; // consider Huffman coding (default true)
+  bool graph_dictionary = false;  // zstd frames use the built-in graph dictionary (graph and index sections; default false)
+};
+
+// What decoding a stream may need besides its bytes.
+struct StreamContext {
+  const SharedTables* tables = nullptr;  // the artifact's shared code tables (mode 5)
+  bool graph_dictionary = false;         // zstd frames (mode 3) use the built-in graph dictionary
 };
 
 // LEB128 unsigned varints, at most 10 bytes.
@@ -107,8 +114,8 @@ bool RawStreamView(std::span<const uint8_t>* in, uint64_t n, const uint8_t** vie
 // Decodes the stream at the front of `in` (advancing it) into `out`, whose
 // size must equal the stream's declared size. Fails with a reason (without
 // writing past `out`) on truncation, unknown modes, bad tables, a shared
-// table id `tables` does not hold, or a size other than out.size().
+// table id the context's tables do not hold, or a size other than out.size().
 bool DecodeStream(std::span<const uint8_t>* in, std::span<uint8_t> out, std::string* error, StreamMode* mode = nullptr,
-                  const SharedTables* tables = nullptr);
+                  const StreamContext& context = {});
 
 }  // namespace modelpress::pack

@@ -46,6 +46,7 @@ Status WriteArtifact(const ArtifactContents& c, const std::function<Status(const
   std::vector<uint8_t> stored;
   StreamOptions so;
   so.force_zstd = true;
+  so.graph_dictionary = c.graph_dictionary;
   EncodeStream(EncodeIndex(ix), so, &stored);
   Footer f{};
   f.index_offset = at;
@@ -57,7 +58,7 @@ Status WriteArtifact(const ArtifactContents& c, const std::function<Status(const
   std::memcpy(h.magic, kMagic, 8);
   h.version_major = kVersionMajor;
   h.version_minor = kVersionMinor;
-  h.flags = 0;
+  h.flags = c.graph_dictionary ? kHeaderGraphDictionary : 0;
   h.file_size = at + stored.size() + sizeof f;
   h.checksum = Checksum(&h, 24);
 

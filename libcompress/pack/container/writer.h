@@ -36,6 +36,7 @@ struct PendingFile {
 
 struct ArtifactContents {
   std::vector<uint8_t> skeleton;        // a Stream of the serialized ModelProto without payloads
+  bool graph_dictionary = false;        // the skeleton's zstd frame uses the graph dictionary; the index will too
   uint64_t onnx_size = 0;               // bytes of the packed .onnx file
   uint64_t onnx_checksum = 0;           // XXH3-64 of it
   bool exact_onnx = false;              // unpack must reproduce exactly those bytes

@@ -5,8 +5,26 @@
 #include <memory>
 
 namespace modelpress::pack {
+namespace {
 
-std::vector<uint8_t> ZstdCompress(std::span<const uint8_t> in, int level) {
+constexpr uint8_t kGraphDictionary[] = {
+#include "container/graph_dictionary.inc"
+};
+
+// Digested once, shared by every thread (zstd's DDict is read-only).
+const ZSTD_DDict* GraphDDict() {
+  static const struct Holder {
+    ZSTD_DDict* d = ZSTD_createDDict(kGraphDictionary, sizeof kGraphDictionary);
+    ~Holder() { ZSTD_freeDDict(d); }
+  } holder;
+  return holder.d;
+}
+
+}  // namespace
+
+std::span<const uint8_t> GraphDictionary() { return kGraphDictionary; }
+
+std::vector<uint8_t> ZstdCompress(std::span<const uint8_t> in, int level, bool graph_dictionary) {
   std::vector<uint8_t> out(ZSTD_compressBound(in.size()));
   // One context per thread, reused: creating one per stream costs more than
   // compressing a small stream.
@@ -19,6 +37,10 @@ std::vector<uint8_t> ZstdCompress(std::span<const uint8_t> in, int level) {
   ZSTD_CCtx_setParameter(ctx, ZSTD_c_compressionLevel, level);
   ZSTD_CCtx_setParameter(ctx, ZSTD_c_contentSizeFlag, 1);
   ZSTD_CCtx_setParameter(ctx, ZSTD_c_checksumFlag, 0);  // sections carry their own XXH3
+  if (graph_dictionary) {
+    ZSTD_CCtx_setParameter(ctx, ZSTD_c_dictIDFlag, 0);  // the file header says which dictionary
+    if (ZSTD_isError(ZSTD_CCtx_loadDictionary(ctx, kGraphDictionary, sizeof kGraphDictionary))) return {};
+  }
   const size_t n = ZSTD_compress2(ctx, out.data(), out.size(), in.data(), in.size());
   // compressBound guarantees room, so an error here is a bug; an empty
   // result makes the stream encoder fall back to another mode.
@@ -26,7 +48,7 @@ std::vector<uint8_t> ZstdCompress(std::span<const uint8_t> in, int level) {
   return out;
 }
 
-bool ZstdDecompress(std::span<const uint8_t> frame, std::span<uint8_t> out, std::string* error) {
+bool ZstdDecompress(std::span<const uint8_t> frame, std::span<uint8_t> out, std::string* error, bool graph_dictionary) {
   const unsigned long long declared = ZSTD_getFrameContentSize(frame.data(), frame.size());
   if (declared == ZSTD_CONTENTSIZE_ERROR) {
     *error = "zstd frame header is malformed";
@@ -50,6 +72,13 @@ bool ZstdDecompress(std::span<const uint8_t> frame, std::span<uint8_t> out, std:
   ZSTD_DCtx* ctx = owned.get();
   ZSTD_DCtx_reset(ctx, ZSTD_reset_session_and_parameters);
   ZSTD_DCtx_setParameter(ctx, ZSTD_d_windowLogMax, 27);
+  if (graph_dictionary) {
+    const ZSTD_DDict* d = GraphDDict();
+    if (d == nullptr || ZSTD_isError(ZSTD_DCtx_refDDict(ctx, d))) {
+      *error = "zstd: cannot load the graph dictionary";
+      return false;
+    }
+  }
   const size_t n = ZSTD_decompressDCtx(ctx, out.data(), out.size(), frame.data(), frame.size());
   if (ZSTD_isError(n)) {
     *error = std::string("zstd: ") + ZSTD_getErrorName(n);

@@ -9,14 +9,25 @@
 
 namespace modelpress::pack {
 
-// Compresses `in` into one frame that records its content size.
-std::vector<uint8_t> ZstdCompress(std::span<const uint8_t> in, int level);
+// The built-in graph dictionary (docs/artifact_format.md, "Graph
+// dictionary"): a zstd dictionary trained on the graph sections of models
+// that are not among the samples or benchmark inputs
+// (tools/graph_dictionary/). Part of the format: it never changes under
+// this ID.
+inline constexpr uint32_t kGraphDictionaryId = 1297107713;  // 0x4D504B01
+std::span<const uint8_t> GraphDictionary();
+
+// Compresses `in` into one frame that records its content size (not a
+// dictionary ID), with the graph dictionary when asked.
+std::vector<uint8_t> ZstdCompress(std::span<const uint8_t> in, int level, bool graph_dictionary = false);
 
 // Decompresses one frame into exactly `out` (whose size the caller has
-// already checked). Fails, without writing past `out`, when the frame is
-// malformed, is not exactly one frame, or does not declare and produce
-// exactly out.size() bytes; the message says which.
-bool ZstdDecompress(std::span<const uint8_t> frame, std::span<uint8_t> out, std::string* error);
+// already checked), with the graph dictionary when asked. Fails, without
+// writing past `out`, when the frame is malformed, is not exactly one
+// frame, or does not declare and produce exactly out.size() bytes; the
+// message says which.
+bool ZstdDecompress(std::span<const uint8_t> frame, std::span<uint8_t> out, std::string* error,
+                    bool graph_dictionary = false);
 
 // Highest level zstd accepts.
 int ZstdMaxLevel();

@@ -361,6 +361,8 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
   StreamOptions so;
   so.zstd_level = options.level;
   so.force_zstd = true;
+  so.graph_dictionary = true;
+  c.graph_dictionary = true;
   EncodeStream(std::span(reinterpret_cast<const uint8_t*>(skeleton.data()), skeleton.size()), so, &c.skeleton);
   report.graph_stored_bytes = c.skeleton.size();
   report.shared_tables = c.tables.size();

@@ -62,4 +62,9 @@ Status WriteTensorNpy(const Reader& reader, const TensorInfo& tensor, const std:
   return WriteFileAtomically(path, out.data(), out.size());
 }
 
+Status WriteGraphSection(const Reader& reader, const std::filesystem::path& path) {
+  MP_ASSIGN_OR_RETURN(std::string graph, reader.ReadSkeleton());
+  return WriteFileAtomically(path, graph.data(), graph.size());
+}
+
 }  // namespace modelpress::pack

@@ -80,6 +80,7 @@ struct Reader::Impl {
   std::vector<TensorInfo> tensors;
   std::vector<SectionRef> payloads;
   SharedTables tables;
+  StreamContext sections;  // how the graph and index sections are decoded
   std::unordered_map<std::string_view, size_t> by_name;
 
   ~Impl() {
@@ -97,7 +98,8 @@ struct Reader::Impl {
     return Status::Ok();
   }
   std::span<const uint8_t> Bytes(const SectionRef& s) const { return {data + s.offset, s.size}; }
-  Result<std::string> ReadStreamSection(const SectionRef& s, uint64_t expected, const std::string& what) const;
+  Result<std::string> ReadStreamSection(const SectionRef& s, uint64_t expected, const std::string& what,
+                                        const StreamContext& context) const;
 };
 
 Status Reader::Impl::Parse() {
@@ -113,7 +115,9 @@ Status Reader::Impl::Parse() {
                        std::to_string(h.version_minor) + " is not readable by this version (reads " +
                        std::to_string(kVersionMajor) + ".x)");
   }
-  if (h.flags != 0) return Fail("reserved header flags are set");
+  if ((h.flags & ~kHeaderGraphDictionary) != 0) return Fail("reserved header flags are set");
+  sections.graph_dictionary = h.flags & kHeaderGraphDictionary;
+  info.graph_dictionary = sections.graph_dictionary;
   if (h.file_size != size) {
     return Fail(h.file_size > size ? "truncated: the header declares " + std::to_string(h.file_size) + " bytes but only " +
                                          std::to_string(size) + " are present"
@@ -146,7 +150,7 @@ Status Reader::Impl::Parse() {
     }
     std::vector<uint8_t> index(n);
     std::string error;
-    if (!DecodeStream(&in, index, &error)) return Fail("index section: " + error);
+    if (!DecodeStream(&in, index, &error, nullptr, sections)) return Fail("index section: " + error);
     if (!in.empty()) return Fail("index section: bytes follow the stream");
     if (!DecodeIndex(index, &ix, &error)) return Fail("index: " + error);
   }
@@ -241,7 +245,8 @@ Status Reader::Impl::Parse() {
   return Status::Ok();
 }
 
-Result<std::string> Reader::Impl::ReadStreamSection(const SectionRef& s, uint64_t expected, const std::string& what) const {
+Result<std::string> Reader::Impl::ReadStreamSection(const SectionRef& s, uint64_t expected, const std::string& what,
+                                                    const StreamContext& context) const {
   MP_RETURN_IF_ERROR(CheckSection(s, what));
   std::span<const uint8_t> in = Bytes(s);
   uint64_t n = 0;
@@ -255,7 +260,7 @@ Result<std::string> Reader::Impl::ReadStreamSection(const SectionRef& s, uint64_
   }
   std::string out(n, '\0');
   std::string error;
-  if (!DecodeStream(&in, std::span(reinterpret_cast<uint8_t*>(out.data()), out.size()), &error)) {
+  if (!DecodeStream(&in, std::span(reinterpret_cast<uint8_t*>(out.data()), out.size()), &error, nullptr, context)) {
     return Fail(what + ": " + error);
   }
   if (!in.empty()) return Fail(what + ": " + std::to_string(in.size()) + " bytes follow the stream");
@@ -341,7 +346,9 @@ Status Reader::ReadTensor(const TensorInfo& t, std::span<std::byte> out, std::st
   return Status::Ok();
 }
 
-Result<std::string> Reader::ReadSkeleton() const { return impl_->ReadStreamSection(impl_->skeleton, UINT64_MAX, "graph section"); }
+Result<std::string> Reader::ReadSkeleton() const {
+  return impl_->ReadStreamSection(impl_->skeleton, UINT64_MAX, "graph section", impl_->sections);
+}
 
 Result<std::string> Reader::ReadResidue(size_t file) const {
   const Impl& m = *impl_;
@@ -363,7 +370,7 @@ Result<std::string> Reader::ReadResidue(size_t file) const {
     }
   }
   return m.ReadStreamSection(m.residues[file], m.info.files[file].size - covered,
-                             "residue of external file " + Quote(m.info.files[file].name));
+                             "residue of external file " + Quote(m.info.files[file].name), StreamContext{});
 }
 
 namespace {
