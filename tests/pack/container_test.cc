@@ -28,21 +28,35 @@ struct Sample {
 };
 
 // Encodes with shared tables built from the tensor's own streams (as
-// PackModel builds them across tensors) and appends those tables to `tables`.
+// PackModel builds them across tensors), keeps those the smallest candidate
+// uses, and appends them to `tables`.
 EncodedTensor EncodeWithSharedTables(int32_t dtype, const std::vector<int64_t>& shape, const std::vector<uint8_t>& bytes,
                                      std::vector<CodeLengths>* tables) {
   TensorPlan plan = PlanTensor(dtype, shape, bytes, {}, true);
-  std::vector<CodeLengths> built;
-  built.reserve(plan.stream_counts().size());  // refs point into it
-  SharedTableMap refs;
+  std::vector<std::pair<StreamKind, CodeLengths>> offered;
   for (const auto& [kind, h] : plan.stream_counts()) {
     CodeLengths l{};
-    if (refs.count(kind) || !BuildCodeLengths(h, kHuffmanMaxBits, &l)) continue;
-    built.push_back(l);
-    refs[kind] = {static_cast<uint32_t>(tables->size() + built.size() - 1), &built.back()};
+    if (BuildCodeLengths(h, kHuffmanMaxBits, &l)) offered.emplace_back(kind, l);
   }
+  auto refs_of = [&](uint32_t first_id) {
+    SharedTableMap refs;
+    for (const auto& [kind, l] : offered) refs.emplace(kind, SharedTableRef{first_id + static_cast<uint32_t>(refs.size()), &l});
+    return refs;
+  };
+  SharedTableMap refs = refs_of(0);
+  std::vector<std::pair<StreamKind, CodeLengths>> used;
+  for (const auto& [kind, ref] : refs) {
+    for (const auto& [id, saved] : plan.Size(&refs).savings) {
+      if (id == ref.id) {
+        used.emplace_back(kind, *ref.lengths);
+        break;
+      }
+    }
+  }
+  offered = used;
+  refs = refs_of(static_cast<uint32_t>(tables->size()));
   EncodedTensor e = plan.Write(&refs);
-  tables->insert(tables->end(), built.begin(), built.end());
+  for (const auto& [kind, l] : offered) tables->push_back(l);
   return e;
 }
 

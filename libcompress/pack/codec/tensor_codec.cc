@@ -652,12 +652,59 @@ TensorPlan PlanTensor(int32_t dtype, std::span<const int64_t> shape, std::span<c
       bound_counts.push_back(p.counts);
     }
   };
+  auto impl = std::make_unique<TensorPlan::Impl>();
+  std::vector<uint8_t> nz;
+  size_t zeros = 0;
+  const bool sparse = options.try_sparse && n > 0;
+  if (sparse) {
+    nz = NonzeroMask(packed, es);
+    zeros = n - static_cast<size_t>(std::count(nz.begin(), nz.end(), uint8_t{1}));
+  }
+  // The candidates that code zero positions come first: on a sparse tensor
+  // they are usually far smaller, and what they take bounds the zstd runs
+  // the whole and planes candidates are worth (StreamOptions.zstd_worth_below).
+  std::vector<Candidate> coded;
+  uint64_t smallest_coded = UINT64_MAX;
+  // Below one zero in eight, position coding costs more than it saves.
+  if (sparse && zeros * 8 >= n) {
+    // Gaps and bitmap share the values (and their pieces) and differ only
+    // in the position stream.
+    Nonzeros z = GatherNonzeros(packed, nz, es, n - zeros);
+    Candidate gaps(Encoder::kSparseGaps), bitmap(Encoder::kSparseBitmap), values(Encoder::kPlanes);
+    gaps.Stream(gaps.Own(std::move(z.gaps)), options.stream, Kind(kKindGaps));
+    bitmap.Stream(bitmap.Own(std::move(z.bitmap)), options.stream, Kind(kKindBitmap));
+    AddPlanes(z.values, es, t, options.stream, kKindValuePlane, dtype, &values);
+    for (const Candidate* part : {&gaps, &bitmap, &values}) {
+      if (keep_all) part->Counts(&impl->stream_counts);
+    }
+    for (const Candidate* positions : {&gaps, &bitmap}) {
+      Candidate c(positions->encoder());
+      c.Varint(n - zeros);
+      c.Append(*positions);
+      c.Append(values);
+      coded.push_back(std::move(c));
+    }
+    // N:M along any axis whose groups of 4 hold at most 2 nonzeros (e.g.
+    // 2:4 pruning along the reduction axis); the group pattern is cheaper
+    // than a bitmap.
+    for (size_t axis = 0; axis < shape.size(); ++axis) {
+      Groups g;
+      if (!SplitAxis(shape, axis, 4, &g) || !AtMostTwoOfFour(g, nz)) continue;
+      Candidate c(Encoder::kNM);
+      c.Byte(static_cast<uint8_t>(axis));
+      AddNM(packed, nz, es, t, g, options.stream, dtype, &c);
+      if (keep_all) c.Counts(&impl->stream_counts);
+      coded.push_back(std::move(c));
+    }
+    for (const Candidate& c : coded) smallest_coded = std::min(smallest_coded, c.bytes());
+  }
   // Multi-byte elements: on a large tensor, Huffman coding the interleaved
   // bytes never beats coding each byte plane, so the whole stream only
   // tries zstd (which can win on repeated structure) and raw.
-  StreamOptions whole = options.stream;
+  StreamOptions unpositioned = options.stream;
+  unpositioned.zstd_worth_below = smallest_coded;
+  StreamOptions whole = unpositioned;
   if (es > 1 && packed.size() >= kWholeHuffmanUpTo) whole.try_huffman = false;
-  auto impl = std::make_unique<TensorPlan::Impl>();
   std::vector<Candidate>& candidates = impl->candidates;
   candidates.emplace_back(Encoder::kWhole);
   candidates[0].Stream(packed, whole, Kind(kKindWhole, static_cast<uint32_t>(dtype)));
@@ -673,18 +720,12 @@ TensorPlan PlanTensor(int32_t dtype, std::span<const int64_t> shape, std::span<c
   };
   if (es > 1 || t != Transform::kNone) {
     Candidate c(Encoder::kPlanes);
-    AddPlanes(packed, es, t, options.stream, kKindPlane, dtype, &c);
+    AddPlanes(packed, es, t, unpositioned, kKindPlane, dtype, &c);
     if (es > 1) keep_counts(c, es);
     if (keep_all) c.Counts(&impl->stream_counts);
     consider(std::move(c));
   }
-  std::vector<uint8_t> nz;
-  size_t zeros = 0;
-  const bool sparse = options.try_sparse && n > 0;
-  if (sparse) {
-    nz = NonzeroMask(packed, es);
-    zeros = n - static_cast<size_t>(std::count(nz.begin(), nz.end(), uint8_t{1}));
-  }
+  for (Candidate& c : coded) consider(std::move(c));
   // A zero element is byte 0 in every plane after any transform, so the
   // nonzero elements' planes are the counted histograms less `zeros` at 0.
   double bound_bits = 0;
@@ -696,40 +737,6 @@ TensorPlan PlanTensor(int32_t dtype, std::span<const int64_t> shape, std::span<c
     }
   } else {
     bound_bits = EntropyBoundBits(dtype, std::as_bytes(packed));
-  }
-  if (sparse) {
-    // Below one zero in eight, position coding costs more than it saves.
-    if (zeros * 8 >= n) {
-      // Gaps and bitmap share the values (and their pieces) and differ only
-      // in the position stream.
-      Nonzeros z = GatherNonzeros(packed, nz, es, n - zeros);
-      Candidate gaps(Encoder::kSparseGaps), bitmap(Encoder::kSparseBitmap), values(Encoder::kPlanes);
-      gaps.Stream(gaps.Own(std::move(z.gaps)), options.stream, Kind(kKindGaps));
-      bitmap.Stream(bitmap.Own(std::move(z.bitmap)), options.stream, Kind(kKindBitmap));
-      AddPlanes(z.values, es, t, options.stream, kKindValuePlane, dtype, &values);
-      for (const Candidate* part : {&gaps, &bitmap, &values}) {
-        if (keep_all) part->Counts(&impl->stream_counts);
-      }
-      for (const Candidate* positions : {&gaps, &bitmap}) {
-        Candidate c(positions->encoder());
-        c.Varint(n - zeros);
-        c.Append(*positions);
-        c.Append(values);
-        consider(std::move(c));
-      }
-      // N:M along any axis whose groups of 4 hold at most 2 nonzeros (e.g.
-      // 2:4 pruning along the reduction axis); the group pattern is cheaper
-      // than a bitmap.
-      for (size_t axis = 0; axis < shape.size(); ++axis) {
-        Groups g;
-        if (!SplitAxis(shape, axis, 4, &g) || !AtMostTwoOfFour(g, nz)) continue;
-        Candidate c(Encoder::kNM);
-        c.Byte(static_cast<uint8_t>(axis));
-        AddNM(packed, nz, es, t, g, options.stream, dtype, &c);
-        if (keep_all) c.Counts(&impl->stream_counts);
-        consider(std::move(c));
-      }
-    }
   }
   impl->bound_bits = bound_bits;
   return TensorPlan(std::move(impl));

@@ -56,7 +56,7 @@ size_t VarintBytes(uint64_t v) {
 
 // zstd is only worth a full run when a sample shows it beating Huffman: it
 // wins on structured data (shapes, repeated rows), rarely on weights.
-constexpr size_t kZstdSample = 64 * 1024;
+constexpr size_t kZstdSample = 16 * 1024;
 constexpr size_t kRefineLosersUpTo = 4 * 1024;
 constexpr size_t kRefineSample = 16 * 1024;
 
@@ -111,7 +111,11 @@ StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& option
       const Histogram hs = CountBytes(sample);
       CodeLengths ls{};
       const uint64_t huff_sample = BuildCodeLengths(hs, kHuffmanMaxBits, &ls) ? (EncodedBits(hs, ls) + 7) / 8 : kZstdSample;
-      worth = ZstdCompress(sample, std::min(options.zstd_level, kRankingZstdLevel)).size() < huff_sample * 98 / 100;
+      const uint64_t zs = ZstdCompress(sample, std::min(options.zstd_level, kRankingZstdLevel)).size();
+      // The sample's size scaled to the whole stream, less a margin for
+      // matches the sample cannot show.
+      const long double predicted = static_cast<long double>(zs) * n / kZstdSample * 3 / 4;
+      worth = zs < huff_sample * 98 / 100 && predicted < static_cast<long double>(options.zstd_worth_below);
     }
     if (worth) {
       std::vector<uint8_t> frame = ZstdCompress(data, options.zstd_level, options.graph_dictionary);

@@ -44,6 +44,10 @@ struct StreamOptions {
   bool force_zstd = false; // always zstd unless raw is smaller (for the graph skeleton; default false)
   bool try_huffman = true; // consider Huffman coding (default true)
   bool graph_dictionary = false;  // zstd frames use the built-in graph dictionary (graph and index sections; default false)
+  // A stream over 16 KiB gets a full zstd run only when its 16 KiB sample,
+  // scaled to the whole stream, predicts less than 4/3 of this (default: no
+  // limit). The tensor encoders pass what a smaller candidate already takes.
+  uint64_t zstd_worth_below = UINT64_MAX;
 };
 
 // What decoding a stream may need besides its bytes.

@@ -2,7 +2,9 @@
 
 #include <zstd.h>
 
+#include <map>
 #include <memory>
+#include <mutex>
 
 namespace modelpress::pack {
 namespace {
@@ -10,6 +12,21 @@ namespace {
 constexpr uint8_t kGraphDictionary[] = {
 #include "container/graph_dictionary.inc"
 };
+
+// Digested once per level, shared by every thread (zstd's CDict is
+// read-only once created). Creation holds the lock, so a second caller waits
+// for the first's digestion instead of repeating it.
+const ZSTD_CDict* GraphCDict(int level) {
+  struct Free {
+    void operator()(ZSTD_CDict* d) const { ZSTD_freeCDict(d); }
+  };
+  static std::mutex mutex;
+  static std::map<int, std::unique_ptr<ZSTD_CDict, Free>> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& d = cache[level];
+  if (!d) d.reset(ZSTD_createCDict(kGraphDictionary, sizeof kGraphDictionary, level));
+  return d.get();
+}
 
 // Digested once, shared by every thread (zstd's DDict is read-only).
 const ZSTD_DDict* GraphDDict() {
@@ -23,6 +40,8 @@ const ZSTD_DDict* GraphDDict() {
 }  // namespace
 
 std::span<const uint8_t> GraphDictionary() { return kGraphDictionary; }
+
+void PrepareGraphDictionary(int level) { GraphCDict(level); }
 
 std::vector<uint8_t> ZstdCompress(std::span<const uint8_t> in, int level, bool graph_dictionary) {
   std::vector<uint8_t> out(ZSTD_compressBound(in.size()));
@@ -39,7 +58,8 @@ std::vector<uint8_t> ZstdCompress(std::span<const uint8_t> in, int level, bool g
   ZSTD_CCtx_setParameter(ctx, ZSTD_c_checksumFlag, 0);  // sections carry their own XXH3
   if (graph_dictionary) {
     ZSTD_CCtx_setParameter(ctx, ZSTD_c_dictIDFlag, 0);  // the file header says which dictionary
-    if (ZSTD_isError(ZSTD_CCtx_loadDictionary(ctx, kGraphDictionary, sizeof kGraphDictionary))) return {};
+    const ZSTD_CDict* d = GraphCDict(level);
+    if (d == nullptr || ZSTD_isError(ZSTD_CCtx_refCDict(ctx, d))) return {};
   }
   const size_t n = ZSTD_compress2(ctx, out.data(), out.size(), in.data(), in.size());
   // compressBound guarantees room, so an error here is a bug; an empty

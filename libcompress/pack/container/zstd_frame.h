@@ -17,6 +17,11 @@ namespace modelpress::pack {
 inline constexpr uint32_t kGraphDictionaryId = 1297107713;  // 0x4D504B01
 std::span<const uint8_t> GraphDictionary();
 
+// Digests the graph dictionary for compressing at `level`: once per process
+// and level (about as long as compressing a few kilobytes at that level);
+// later calls return at once. The packer starts it beside loading the model.
+void PrepareGraphDictionary(int level);
+
 // Compresses `in` into one frame that records its content size (not a
 // dictionary ID), with the graph dictionary when asked.
 std::vector<uint8_t> ZstdCompress(std::span<const uint8_t> in, int level, bool graph_dictionary = false);

@@ -162,6 +162,9 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     return InvalidArgument("zstd level " + std::to_string(options.level) + " is outside 1.." + std::to_string(ZstdMaxLevel()));
   }
   const std::string src = onnx_path.string();
+  // The graph and the index are compressed with the graph dictionary at the
+  // end; digesting it takes a core that is idle while the model loads.
+  std::jthread dictionary([level = options.level] { PrepareGraphDictionary(level); });
   MP_ASSIGN_OR_RETURN(Model model, LoadModel(onnx_path));
   PackReport report;
   ArtifactContents c;
@@ -248,45 +251,51 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
                            (error.empty() ? "" : ": " + error));
     }
   };
-  ParallelFor(work.size(), threads, [&](size_t i) {
+  // Copies a view that is not contiguous; false when its typed data holds
+  // bits the packed view drops (e.g. a non-canonical high half), which could
+  // not be restored exactly: such a tensor stays inline.
+  auto prepare = [&](size_t i) {
     const Work& w = work[i];
-    const TensorView& v = w.view;
-    if (!v.contiguous()) {
-      copies[i].resize(v.packed_bytes());
-      v.CopyPackedTo(std::as_writable_bytes(std::span(copies[i])));
+    if (!w.view.contiguous()) {
+      copies[i].resize(w.view.packed_bytes());
+      w.view.CopyPackedTo(std::as_writable_bytes(std::span(copies[i])));
     }
-    const std::span<const uint8_t> packed = packed_of(i);
-    // Typed data whose slots hold bits the packed view drops (e.g. a
-    // non-canonical high half) could not be restored exactly: keep it inline.
-    if (w.storage == StorageKind::kTyped && !TypedMatches(*w.entry->proto, packed)) {
-      keep[i] = 0;
-      return;
-    }
-    const bool small = packed.size() <= kSharedTablesUpTo;
-    TensorPlan plan = PlanTensor(static_cast<int32_t>(v.dtype()), v.shape(), packed, eo, small);
-    if (small) {
-      plans[i].emplace(std::move(plan));
-      return;
-    }
-    encoded[i] = plan.Write(nullptr);
-    verify(i, encoded[i], nullptr);
-    checksums[i] = Checksum(encoded[i].payload.data(), encoded[i].payload.size());
+    if (w.storage == StorageKind::kTyped && !TypedMatches(*w.entry->proto, packed_of(i))) keep[i] = 0;
+    return keep[i] != 0;
+  };
+  auto finish = [&](size_t i, EncodedTensor enc, const SharedTables* tables) {
+    verify(i, enc, tables);
+    checksums[i] = Checksum(enc.payload.data(), enc.payload.size());
+    encoded[i] = std::move(enc);
     copies[i] = {};
+  };
+  // The small tensors are planned first (they are small), the tables chosen
+  // from their plans, and then one pass encodes the large tensors and writes
+  // the small ones, so that the small ones' writing overlaps the large ones.
+  std::vector<size_t> small;
+  for (size_t i = 0; i < work.size(); ++i) {
+    if (work[i].view.packed_bytes() <= kSharedTablesUpTo) small.push_back(i);
+  }
+  ParallelFor(small.size(), threads, [&](size_t k) {
+    const size_t i = small[k];
+    if (!prepare(i)) return;
+    const TensorView& v = work[i].view;
+    plans[i].emplace(PlanTensor(static_cast<int32_t>(v.dtype()), v.shape(), packed_of(i), eo, true));
   });
-  for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
-
   const std::vector<SharedTable> tables = ChooseSharedTables(plans);
   SharedTableMap refs;
   for (size_t j = 0; j < tables.size(); ++j) refs[tables[j].kind] = {static_cast<uint32_t>(j), &tables[j].lengths};
   SharedTables lengths;
   for (const auto& t : tables) lengths.push_back(t.lengths);
   ParallelFor(work.size(), threads, [&](size_t i) {
-    if (!plans[i]) return;
-    encoded[i] = plans[i]->Write(&refs);
-    verify(i, encoded[i], &lengths);
-    checksums[i] = Checksum(encoded[i].payload.data(), encoded[i].payload.size());
-    plans[i].reset();
-    copies[i] = {};
+    if (plans[i]) {
+      finish(i, plans[i]->Write(&refs), &lengths);
+      plans[i].reset();
+      return;
+    }
+    if (work[i].view.packed_bytes() <= kSharedTablesUpTo || !prepare(i)) return;  // small and inline
+    const TensorView& v = work[i].view;
+    finish(i, PlanTensor(static_cast<int32_t>(v.dtype()), v.shape(), packed_of(i), eo, false).Write(nullptr), nullptr);
   });
   for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
   c.tables = std::move(lengths);
