@@ -12,7 +12,11 @@
 // - With the kernel's THP mode at "madvise" (Debian's default), every 4 KiB
 //   page costs a fault and a clear. Allocations of 2 MiB and more are advised
 //   to use huge pages (what GLIBC_TUNABLES=glibc.malloc.hugetlb=1 does, which
-//   a program cannot set for itself once started); smaller ones are left
+//   a program cannot set for itself once started). A huge page only backs a
+//   whole aligned 2 MiB range, so those blocks are aligned and rounded up to
+//   2 MiB (at most 2 MiB more each; a 2 MiB tensor would otherwise get none):
+//   unpacking ResNet-18 went from 75-78 ms to 68-71, and the 90%-sparse
+//   large MLP's 2 MiB tensors from 20 to 17-21. Smaller blocks are left
 //   alone, so memory use barely changes.
 //
 // Both are confined to this executable: the libraries allocate as their host
@@ -54,14 +58,16 @@ constexpr std::size_t kAdviseFrom = std::size_t{2} << 20;
 
 void* Allocate(std::size_t n) {
   for (;;) {
-    if (void* p = std::malloc(n ? n : 1)) {
-      if (n >= kAdviseFrom) {
-        // madvise wants a page-aligned start; the advice is only a hint, so
-        // its failure changes nothing.
-        const auto begin = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{4095};
-        const auto end = reinterpret_cast<std::uintptr_t>(p) + n;
-        ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+    if (n >= kAdviseFrom) {
+      // Huge pages only back whole aligned 2 MiB ranges, so such blocks are
+      // aligned and rounded up to them; the advice is only a hint, so its
+      // failure changes nothing.
+      const std::size_t rounded = (n + kAdviseFrom - 1) & ~(kAdviseFrom - 1);
+      if (void* p = std::aligned_alloc(kAdviseFrom, rounded)) {
+        ::madvise(p, rounded, MADV_HUGEPAGE);
+        return p;
       }
+    } else if (void* p = std::malloc(n ? n : 1)) {
       return p;
     }
     const std::new_handler handler = std::get_new_handler();
