@@ -2,6 +2,7 @@
 // with a message instead of a crash or a huge allocation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <random>
@@ -33,30 +34,26 @@ struct Sample {
 EncodedTensor EncodeWithSharedTables(int32_t dtype, const std::vector<int64_t>& shape, const std::vector<uint8_t>& bytes,
                                      std::vector<CodeLengths>* tables) {
   TensorPlan plan = PlanTensor(dtype, shape, bytes, {}, true);
-  std::vector<std::pair<StreamKind, CodeLengths>> offered;
+  std::map<StreamKind, CodeLengths> offered;  // one table per kind, from the plan's histograms
   for (const auto& [kind, h] : plan.stream_counts()) {
     CodeLengths l{};
-    if (BuildCodeLengths(h, kHuffmanMaxBits, &l)) offered.emplace_back(kind, l);
+    if (!offered.count(kind) && BuildCodeLengths(h, kHuffmanMaxBits, &l)) offered.emplace(kind, l);
   }
-  auto refs_of = [&](uint32_t first_id) {
+  auto refs_of = [](const std::map<StreamKind, CodeLengths>& ts, uint32_t first_id) {
     SharedTableMap refs;
-    for (const auto& [kind, l] : offered) refs.emplace(kind, SharedTableRef{first_id + static_cast<uint32_t>(refs.size()), &l});
+    for (const auto& [kind, l] : ts) refs.emplace(kind, SharedTableRef{first_id + static_cast<uint32_t>(refs.size()), &l});
     return refs;
   };
-  SharedTableMap refs = refs_of(0);
-  std::vector<std::pair<StreamKind, CodeLengths>> used;
-  for (const auto& [kind, ref] : refs) {
-    for (const auto& [id, saved] : plan.Size(&refs).savings) {
-      if (id == ref.id) {
-        used.emplace_back(kind, *ref.lengths);
-        break;
-      }
-    }
+  const SharedTableMap all = refs_of(offered, 0);
+  std::map<StreamKind, CodeLengths> used;
+  const auto savings = plan.Size(&all).savings;
+  for (const auto& [kind, ref] : all) {
+    const bool uses = std::any_of(savings.begin(), savings.end(), [&](const auto& s) { return s.first == ref.id; });
+    if (uses) used.emplace(kind, *ref.lengths);
   }
-  offered = used;
-  refs = refs_of(static_cast<uint32_t>(tables->size()));
+  const SharedTableMap refs = refs_of(used, static_cast<uint32_t>(tables->size()));
   EncodedTensor e = plan.Write(&refs);
-  for (const auto& [kind, l] : offered) tables->push_back(l);
+  for (const auto& [kind, l] : used) tables->push_back(l);
   return e;
 }
 

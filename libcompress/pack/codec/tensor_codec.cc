@@ -615,8 +615,6 @@ TensorPlan::TensorPlan(TensorPlan&&) noexcept = default;
 TensorPlan& TensorPlan::operator=(TensorPlan&&) noexcept = default;
 TensorPlan::~TensorPlan() = default;
 
-double TensorPlan::bound_bits() const { return impl_->bound_bits; }
-
 const std::vector<std::pair<StreamKind, Histogram>>& TensorPlan::stream_counts() const { return impl_->stream_counts; }
 
 TensorPlan::Sizing TensorPlan::Size(const SharedTableMap* shared) const {

@@ -75,7 +75,6 @@ class TensorPlan {
   TensorPlan& operator=(TensorPlan&&) noexcept;
   ~TensorPlan();
 
-  double bound_bits() const;
   // The histograms of the candidates' streams that were counted (all short
   // ones), by kind: what shared tables are built from. Empty unless planned
   // with keep_all.

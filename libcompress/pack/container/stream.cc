@@ -135,24 +135,40 @@ StreamPlan PlanStream(std::span<const uint8_t> data, const StreamOptions& option
   return plan;
 }
 
-uint64_t SharedStreamBytes(const StreamPlan& plan, uint64_t n, const SharedTableRef& table) {
+namespace {
+
+// Bytes of the codes of a planned stream of n bytes with `table`, or 0 when
+// mode 5 cannot code it (see SharedStreamBytes).
+uint64_t SharedPayloadBytes(const StreamPlan& plan, uint64_t n, const SharedTableRef& table) {
   if (!plan.counted || !table.lengths || n == 0 || n >= kHuffmanLanesFrom) return 0;
   for (int s = 0; s < 256; ++s) {
     if (plan.counts[s] != 0 && (*table.lengths)[s] == 0) return 0;
   }
-  const uint64_t payload = (EncodedBits(plan.counts, *table.lengths) + 7) / 8;
+  return (EncodedBits(plan.counts, *table.lengths) + 7) / 8;
+}
+
+uint64_t Mode5Bytes(uint64_t n, const SharedTableRef& table, uint64_t payload) {
   return 1 + VarintBytes(n) + VarintBytes(table.id) + VarintBytes(payload) + payload;
 }
 
+}  // namespace
+
+uint64_t SharedStreamBytes(const StreamPlan& plan, uint64_t n, const SharedTableRef& table) {
+  const uint64_t payload = SharedPayloadBytes(plan, n, table);
+  return payload == 0 ? 0 : Mode5Bytes(n, table, payload);
+}
+
 uint64_t OfferSharedTable(uint64_t n, const SharedTableRef& table, StreamPlan* plan) {
-  const uint64_t bytes = SharedStreamBytes(*plan, n, table);
-  if (bytes == 0 || bytes >= plan->bytes) return 0;
+  const uint64_t payload = SharedPayloadBytes(*plan, n, table);
+  if (payload == 0) return 0;
+  const uint64_t bytes = Mode5Bytes(n, table, payload);
+  if (bytes >= plan->bytes) return 0;
   const uint64_t saved = plan->bytes - bytes;
   plan->mode = StreamMode::kSharedHuffman;
   plan->bytes = bytes;
   plan->lengths = *table.lengths;
   plan->shared_id = table.id;
-  plan->huffman_payload = (EncodedBits(plan->counts, *table.lengths) + 7) / 8;
+  plan->huffman_payload = payload;
   plan->zstd_frame.clear();
   return saved;
 }

@@ -272,9 +272,10 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
   // The small tensors are planned first (they are small), the tables chosen
   // from their plans, and then one pass encodes the large tensors and writes
   // the small ones, so that the small ones' writing overlaps the large ones.
+  auto is_small = [&](size_t i) { return work[i].view.packed_bytes() <= kSharedTablesUpTo; };
   std::vector<size_t> small;
   for (size_t i = 0; i < work.size(); ++i) {
-    if (work[i].view.packed_bytes() <= kSharedTablesUpTo) small.push_back(i);
+    if (is_small(i)) small.push_back(i);
   }
   ParallelFor(small.size(), threads, [&](size_t k) {
     const size_t i = small[k];
@@ -293,7 +294,7 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
       plans[i].reset();
       return;
     }
-    if (work[i].view.packed_bytes() <= kSharedTablesUpTo || !prepare(i)) return;  // small and inline
+    if (is_small(i) || !prepare(i)) return;  // small and inline
     const TensorView& v = work[i].view;
     finish(i, PlanTensor(static_cast<int32_t>(v.dtype()), v.shape(), packed_of(i), eo, false).Write(nullptr), nullptr);
   });
