@@ -1,12 +1,16 @@
 // libFuzzer target for the artifact reader: any byte string must open or be
 // refused with a Status, and every tensor, the graph and the residues must
-// decode or be refused, without crashes, sanitizer reports or allocations
-// beyond the reader's limits.
+// decode or be refused, and the decoded tensors be spliced into the graph
+// as unpack does or be refused, without crashes, sanitizer reports or
+// allocations beyond the reader's limits.
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <string>
 #include <vector>
 
 #include "modelpress/pack_reader.h"
+#include "reader/model_splice.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   modelpress::pack::ReaderOptions options;
@@ -14,12 +18,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.max_section_bytes = 64 << 20;
   auto reader = modelpress::pack::Reader::FromMemory({reinterpret_cast<const std::byte*>(data), size}, options, "fuzz");
   if (!reader.ok()) return 0;
+  std::vector<std::vector<uint8_t>> decoded;
+  std::vector<std::span<const uint8_t>> spans;
   for (const auto& t : reader->tensors()) {
-    std::vector<std::byte> out(t.bytes);
-    (void)reader->ReadTensor(t, out);
-    (void)modelpress::pack::EntropyBoundBits(t.dtype, out);
+    std::vector<uint8_t>& out = decoded.emplace_back(t.bytes);
+    (void)reader->ReadTensor(t, std::as_writable_bytes(std::span(out)));
+    (void)modelpress::pack::EntropyBoundBits(t.dtype, std::as_bytes(std::span(out)));
+    spans.emplace_back(out);
   }
-  (void)reader->ReadSkeleton();
+  auto graph = reader->ReadSkeleton();
+  if (graph.ok()) {
+    modelpress::pack::SplicedModel model;
+    std::string error;
+    (void)modelpress::pack::SpliceModel({reinterpret_cast<const uint8_t*>(graph->data()), graph->size()},
+                                        reader->tensors(), spans, &model, &error);
+  }
   for (size_t f = 0; f < reader->info().files.size(); ++f) (void)reader->ReadResidue(f);
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <random>
 
@@ -12,6 +13,7 @@
 #include "container/writer.h"
 #include "modelpress/onnx_io.h"
 #include "modelpress/pack.h"
+#include "onnx/skeleton.h"
 #include "support/model_builder.h"
 #include "support/test_paths.h"
 
@@ -335,6 +337,143 @@ TEST(ArtifactRoundTrip, RestoredModelNotMatchingItsChecksumLeavesNoOutput) {
   ASSERT_TRUE(ok.ok()) << ok.status().message();
   EXPECT_TRUE(ok->byte_exact_checked);
   EXPECT_EQ(ReadFile(dir / "out" / "m.onnx"), expected);
+}
+
+// unpack splices the data into the graph section without protobuf. What it
+// writes must be exactly protobuf's deterministic serialization of the
+// model: checked on a file whose fields are out of protobuf's order (so not
+// restored byte for byte), with every data type in raw and typed storage,
+// initializers and Constant values, and sizes whose length prefixes grow by
+// a byte or two when the data goes back in.
+TEST(ArtifactRoundTrip, SplicedModelIsProtobufsSerialization) {
+  using onnx::TensorProto;
+  const TensorProto::DataType types[] = {
+      TensorProto::FLOAT,  TensorProto::UINT8,  TensorProto::INT8,    TensorProto::UINT16, TensorProto::INT16,
+      TensorProto::INT32,  TensorProto::INT64,  TensorProto::BOOL,    TensorProto::FLOAT16, TensorProto::DOUBLE,
+      TensorProto::UINT32, TensorProto::UINT64, TensorProto::BFLOAT16};
+  const int64_t counts[] = {20, 70, 3000};
+  std::mt19937 rng(11);
+  onnx::ModelProto head, tail;  // the file is tail's bytes, then head's
+  head.set_ir_version(8);
+  head.add_opset_import()->set_version(13);
+  onnx::GraphProto* g = head.mutable_graph();
+  g->set_name("splice");
+  auto* in = g->add_input();
+  in->set_name("x");
+  in->mutable_type()->mutable_tensor_type()->set_elem_type(TensorProto::FLOAT);
+  g->add_output()->set_name("y");
+  auto* id = g->add_node();
+  id->set_op_type("Identity");
+  id->add_input("x");
+  id->add_output("y");
+  int n = 0;
+  for (const auto type : types) {
+    for (const int64_t count : counts) {
+      TensorProto t;
+      t.set_name("t" + std::to_string(n));
+      t.set_data_type(type);
+      t.add_dims(count);
+      t.add_dims(1);
+      std::string bytes(static_cast<size_t>(count) * ElementBytes(type), '\0');
+      for (char& c : bytes) c = static_cast<char>(type == TensorProto::BOOL ? rng() % 2 : rng() % 4 ? rng() : 0);
+      if (n % 2) {
+        FillTyped(&t, {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()});
+      } else {
+        t.set_raw_data(bytes);
+      }
+      t.set_doc_string("after the data");
+      if (n % 3 == 0) {
+        auto* c = g->add_node();
+        c->set_op_type("Constant");
+        c->add_output(t.name());
+        auto* a = c->add_attribute();
+        a->set_name("value");
+        a->set_type(onnx::AttributeProto::TENSOR);
+        t.clear_name();
+        *a->mutable_t() = t;
+      } else {
+        // Out of order: the data fields before the name.
+        const std::string name = t.name();
+        t.clear_name();
+        TensorProto named;
+        named.set_name(name);
+        *tail.mutable_graph()->add_initializer() = t;
+        tail.mutable_graph()->mutable_initializer()->rbegin()->MergeFrom(named);
+      }
+      ++n;
+    }
+  }
+  TempDir dir;
+  std::string file = tail.SerializeAsString() + head.SerializeAsString();
+  testing::WriteFile(dir / "m.onnx", file);
+  auto m = LoadModel(dir / "m.onnx");
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  std::string expected;
+  ASSERT_TRUE(SerializeDeterministic(m->proto(), &expected));
+  ASSERT_NE(expected, file);
+  PackOptions o;
+  o.min_tensor_bytes = 0;
+  auto r = PackModel(dir / "m.onnx", dir / "m.mpk", o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_FALSE(r->exact_onnx);
+  EXPECT_EQ(r->tensors.size(), static_cast<size_t>(n));
+  EXPECT_TRUE(r->inline_tensors.empty());
+  auto u = UnpackModel(dir / "m.mpk", dir / "u.onnx");
+  ASSERT_TRUE(u.ok()) << u.status().message();
+  EXPECT_FALSE(u->byte_exact_checked);
+  EXPECT_EQ(ReadFile(dir / "u.onnx"), expected);
+}
+
+// A graph section that is not a model, or that disagrees with the index,
+// is refused with the tensor and the problem named, and nothing is written.
+TEST(ArtifactRoundTrip, GraphSectionsThatDisagreeWithTheIndexAreRefused) {
+  struct Case {
+    const char* what;
+    std::function<void(onnx::ModelProto*, std::string*, std::vector<PendingTensor>*)> change;
+    const char* message;
+  };
+  auto tensor = [](const char* name) {
+    PendingTensor pt;
+    pt.name = name;
+    pt.dtype = onnx::TensorProto::FLOAT;
+    pt.shape = {4};
+    EncodeStream(std::vector<uint8_t>(16, 7), {}, &pt.payload);
+    return pt;
+  };
+  const Case cases[] = {
+      {"garbage", [](auto*, std::string* bytes, auto*) { *bytes = "\x3a\xff\xff"; }, "is not an ONNX model"},
+      {"two graphs", [](auto* p, std::string* bytes, auto*) { *bytes = p->SerializeAsString() + p->SerializeAsString(); },
+       "is not an ONNX model (ModelProto.graph)"},
+      {"a name the graph lacks", [&](auto*, auto*, auto* ts) { ts->push_back(tensor("v")); }, "tensor 'v' is not in the graph"},
+      {"a name twice", [&](auto*, auto*, auto* ts) { ts->push_back(tensor("w")); }, "twice"},  // refused by the index already
+      {"another shape", [](auto* p, auto*, auto*) { p->mutable_graph()->mutable_initializer(0)->set_dims(0, 5); },
+       "type or shape in the index disagrees"},
+      {"another type", [](auto* p, auto*, auto*) { p->mutable_graph()->mutable_initializer(0)->set_data_type(onnx::TensorProto::INT32); },
+       "type or shape in the index disagrees"},
+      {"data in the graph", [](auto* p, auto*, auto*) { p->mutable_graph()->mutable_initializer(0)->set_raw_data(""); },
+       "already holds its data"},
+      {"typed data in the graph", [](auto* p, auto*, auto*) { p->mutable_graph()->mutable_initializer(0)->add_float_data(1); },
+       "already holds its data"},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.what);
+    onnx::ModelProto p = OneInitializer(4);
+    std::vector<PendingTensor> ts = {tensor("w")};
+    std::string bytes;
+    k.change(&p, &bytes, &ts);
+    if (bytes.empty()) bytes = p.SerializeAsString();
+    ArtifactContents c;
+    EncodeStream(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), {}, &c.skeleton);
+    c.tensors = ts;
+    TempDir dir;
+    fs::create_directories(dir / "out");
+    auto u = WriteAndUnpack(c, dir / "c.mpk", dir / "out" / "m.onnx");
+    ASSERT_FALSE(u.ok());
+    EXPECT_EQ(u.status().code(), StatusCode::kCorrupt) << u.status().message();
+    EXPECT_NE(u.status().message().find(k.message), std::string::npos) << u.status().message();
+    EXPECT_NE(u.status().message().find("c.mpk"), std::string::npos) << u.status().message();
+    EXPECT_TRUE(fs::is_empty(dir / "out"));
+  }
 }
 
 TEST(ArtifactRoundTrip, ExternalLocationsOutsideTheOutputFolderAreRefused) {

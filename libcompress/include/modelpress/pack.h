@@ -1,6 +1,6 @@
 // Packing an ONNX model into a .mpk artifact and restoring it exactly
-// (docs/artifact_format.md). Reading an artifact without ONNX:
-// modelpress/pack_reader.h.
+// (docs/artifact_format.md). Reading an artifact and restoring the model
+// without ONNX or protobuf: modelpress/pack_reader.h.
 #pragma once
 
 #include <cstdint>
@@ -48,22 +48,5 @@ struct PackReport {
 // (temporary + rename: no partial file on failure). Errors name the file and tensor.
 Result<PackReport> PackModel(const std::filesystem::path& onnx, const std::filesystem::path& artifact,
                              const PackOptions& options = {});
-
-struct UnpackOptions {
-  int threads = 0;  // worker threads for decoding; 0 = one per core (default 0)
-};
-
-struct UnpackReport {
-  std::vector<std::filesystem::path> written;  // the .onnx file, then external data files
-  bool byte_exact_checked = false;             // the .onnx bytes were checked against the packed file's checksum
-};
-
-// Restores the ONNX model of `artifact` as `onnx`; external data files go
-// next to it under their original locations (which must be relative and stay
-// inside that folder). Every tensor payload, the graph and every external
-// file is checked against its checksum; nothing is written unless all
-// checks pass, and every file is written to a temporary and renamed.
-Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const std::filesystem::path& onnx,
-                                 const UnpackOptions& options = {});
 
 }  // namespace modelpress::pack

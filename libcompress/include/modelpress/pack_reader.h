@@ -131,6 +131,24 @@ double EntropyBoundBits(int32_t dtype, std::span<const std::byte> packed);
 
 namespace modelpress::pack {
 
+struct UnpackOptions {
+  int threads = 0;  // worker threads for decoding; 0 = one per core (default 0)
+};
+
+struct UnpackReport {
+  std::vector<std::filesystem::path> written;  // the .onnx file, then external data files
+  bool byte_exact_checked = false;             // the .onnx bytes were checked against the packed file's checksum
+};
+
+// Restores the ONNX model of `artifact` as `onnx`, without protobuf: each
+// tensor's data is spliced back into the graph section where protobuf would
+// write it. External data files go next to `onnx` under their original
+// locations (which must be relative and stay inside that folder). Every tensor payload, the graph and every external
+// file is checked against its checksum; nothing is written unless all
+// checks pass, and every file is written to a temporary and renamed.
+Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const std::filesystem::path& onnx,
+                                 const UnpackOptions& options = {});
+
 // Writes one tensor as a NumPy .npy file (format 1.0, C order), atomically.
 // Types NumPy lacks are written as unsigned integers of the same width
 // holding the bits: bfloat16 as <u2, the float8 types as |u1.

@@ -18,7 +18,7 @@
 #include "container/zstd_frame.h"
 #include "modelpress/onnx_io.h"
 #include "modelpress/pack.h"
-#include "onnx/parallel.h"
+#include "container/parallel.h"
 #include "onnx/skeleton.h"
 
 namespace modelpress::pack {

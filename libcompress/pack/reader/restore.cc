@@ -6,9 +6,9 @@
 #include "container/atomic_file.h"
 #include "container/checksum.h"
 #include "container/index.h"
-#include "modelpress/pack.h"
-#include "onnx/parallel.h"
-#include "onnx/skeleton.h"
+#include "container/parallel.h"
+#include "modelpress/pack_reader.h"
+#include "reader/model_splice.h"
 
 namespace modelpress::pack {
 namespace {
@@ -39,50 +39,24 @@ Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const st
   MP_ASSIGN_OR_RETURN(Reader reader, Reader::Open(artifact));
   const std::string src = reader.name();
   const ArtifactInfo& info = reader.info();
-  MP_ASSIGN_OR_RETURN(std::string skeleton, reader.ReadSkeleton());
-  onnx::ModelProto model;
-  if (skeleton.size() > INT_MAX || !model.ParseFromString(skeleton)) {
-    return Corrupt(src + ": graph section is not an ONNX model");
-  }
-  skeleton.clear();
-  skeleton.shrink_to_fit();
-
-  std::map<std::string, onnx::TensorProto*, std::less<>> protos;
-  for (const NamedTensor& t : EnumerateTensors(model)) protos.emplace(t.name, t.proto);
+  MP_ASSIGN_OR_RETURN(const std::string skeleton, reader.ReadSkeleton());
   const std::vector<TensorInfo>& tensors = reader.tensors();
-  std::vector<onnx::TensorProto*> targets(tensors.size());
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    const TensorInfo& t = tensors[i];
-    const std::string where = src + ": tensor " + Quote(t.name);
-    auto it = protos.find(t.name);
-    if (it == protos.end()) return Corrupt(where + " is not in the graph");
-    onnx::TensorProto* p = it->second;
-    if (p->data_type() != t.dtype || p->dims_size() != static_cast<int>(t.shape.size()) ||
-        !std::equal(t.shape.begin(), t.shape.end(), p->dims().begin())) {
-      return Corrupt(where + ": type or shape in the index disagrees with the graph");
-    }
-    const bool external = p->data_location() == onnx::TensorProto::EXTERNAL;
-    if (p->has_raw_data() || TypedEntries(*p) != 0 || external != (t.storage == static_cast<uint8_t>(StorageKind::kExternal))) {
-      return Corrupt(where + ": the graph already holds its data, or its storage disagrees with the index");
-    }
-    targets[i] = p;
-  }
 
-  // Decode every tensor. Payloads of external tensors are kept for their files.
-  std::vector<std::string> decoded(tensors.size());
+  // Decode every tensor, then splice the data into the graph section.
+  std::vector<std::unique_ptr<uint8_t[]>> decoded(tensors.size());
+  std::vector<std::span<const uint8_t>> data(tensors.size());
   std::vector<Status> errors(tensors.size());
   ParallelFor(tensors.size(), ResolveThreads(options.threads), [&](size_t i) {
-    std::string buf(tensors[i].bytes, '\0');
-    errors[i] = reader.ReadTensor(tensors[i], std::as_writable_bytes(std::span(buf)));
-    if (!errors[i].ok()) return;
-    const auto bytes = std::span(reinterpret_cast<const uint8_t*>(buf.data()), buf.size());
-    switch (static_cast<StorageKind>(tensors[i].storage)) {
-      case StorageKind::kRaw: targets[i]->set_raw_data(std::move(buf)); break;
-      case StorageKind::kTyped: FillTyped(targets[i], bytes); break;
-      case StorageKind::kExternal: decoded[i] = std::move(buf); break;
-    }
+    decoded[i].reset(new uint8_t[tensors[i].bytes]);  // ReadTensor writes every byte
+    data[i] = {decoded[i].get(), tensors[i].bytes};
+    errors[i] = reader.ReadTensor(tensors[i], std::as_writable_bytes(std::span(decoded[i].get(), tensors[i].bytes)));
   });
   for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
+  SplicedModel model;
+  std::string error;
+  if (!SpliceModel({reinterpret_cast<const uint8_t*>(skeleton.data()), skeleton.size()}, tensors, data, &model, &error)) {
+    return Corrupt(src + ": " + error);
+  }
 
   UnpackReport report;
   // External files: residue and tensor bytes in file order, checked against
@@ -124,7 +98,7 @@ Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const st
         MP_RETURN_IF_ERROR(emit(residue.data() + used, begin - pos));
         used += begin - pos;
       }
-      if (end > pos) MP_RETURN_IF_ERROR(emit(decoded[i].data() + (pos - begin), end - pos));
+      if (end > pos) MP_RETURN_IF_ERROR(emit(reinterpret_cast<const char*>(data[i].data()) + (pos - begin), end - pos));
     }
     MP_RETURN_IF_ERROR(emit(residue.data() + used, residue.size() - used));
     if (pos != fi.size || sum.Digest() != fi.checksum) {
@@ -132,21 +106,16 @@ Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const st
     }
     outputs.push_back(std::move(file));
   }
-  // The model is serialized straight into its temporary file, checked as it
-  // goes, and renamed into place only when its size and checksum match.
+  // The model is written from its pieces into a temporary file and renamed
+  // into place only when its size and checksum match.
   auto model_file = std::make_unique<AtomicFile>(onnx_path);
   MP_RETURN_IF_ERROR(model_file->Open());
   StreamingChecksum sum;
-  uint64_t written = 0;
-  Status write_status = Status::Ok();
-  const bool serialized = SerializeDeterministic(model, [&](const void* p, size_t n) {
-    sum.Update(p, n);
-    written += n;
-    write_status = model_file->Write(p, n);
-    return write_status.ok();
-  });
-  MP_RETURN_IF_ERROR(write_status);
-  if (!serialized) return Internal(src + ": cannot serialize the restored model");
+  for (std::span<const uint8_t> piece : model.pieces) {
+    sum.Update(piece.data(), piece.size());
+    MP_RETURN_IF_ERROR(model_file->Write(piece.data(), piece.size()));
+  }
+  const uint64_t written = model.size;
   if (info.exact_onnx) {
     if (written != info.onnx_size || sum.Digest() != info.onnx_checksum) {
       return Corrupt(src + ": the restored model does not match the checksum of the packed file");

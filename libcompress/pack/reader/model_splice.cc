@@ -1,0 +1,414 @@
+#include "reader/model_splice.h"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <string_view>
+
+namespace modelpress::pack {
+namespace {
+
+// Protobuf wire types (https://protobuf.dev/programming-guides/encoding/).
+constexpr uint8_t kVarint = 0, kFixed64 = 1, kLength = 2, kFixed32 = 5;
+
+// Field numbers of onnx.proto (ONNX 1.12) that the splice reads.
+namespace model_field { constexpr uint32_t kGraph = 7; }
+namespace graph_field { constexpr uint32_t kNode = 1, kInitializer = 5; }
+namespace node_field { constexpr uint32_t kOutput = 2, kOpType = 4, kAttribute = 5, kDomain = 7; }
+namespace attribute_field { constexpr uint32_t kName = 1, kT = 5; }
+namespace tensor_field {
+constexpr uint32_t kDims = 1, kDataType = 2, kFloatData = 4, kInt32Data = 5, kStringData = 6, kInt64Data = 7, kName = 8,
+                   kRawData = 9, kDoubleData = 10, kUint64Data = 11, kDataLocation = 14;
+}
+constexpr uint64_t kDataLocationExternal = 1;
+
+void PutVarint(uint64_t v, std::string* out) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+// One field of a message. For length-delimited fields the content is
+// [begin, end) and its length varint starts at len_at.
+struct Field {
+  uint32_t number = 0;
+  uint8_t type = 0;
+  uint64_t value = 0;  // varint value
+  size_t at = 0;       // where its tag starts
+  size_t len_at = 0, begin = 0, end = 0;
+};
+
+// Walks the fields of the message at [pos, end) of `buf`.
+class Fields {
+ public:
+  Fields(std::span<const uint8_t> buf, size_t begin, size_t end) : buf_(buf), pos_(begin), end_(end) {}
+
+  // False at the end of the message, or when it is malformed (then ok() is false).
+  bool Next(Field* f) {
+    if (pos_ >= end_ || !ok_) return false;
+    f->at = pos_;
+    uint64_t tag = 0;
+    if (!Varint(&tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1FFFFFFF) return Fail();
+    f->number = static_cast<uint32_t>(tag >> 3);
+    f->type = static_cast<uint8_t>(tag & 7);
+    switch (f->type) {
+      case kVarint:
+        if (!Varint(&f->value)) return Fail();
+        f->begin = f->end = pos_;
+        return true;
+      case kFixed64:
+      case kFixed32: {
+        const size_t n = f->type == kFixed64 ? 8 : 4;
+        if (end_ - pos_ < n) return Fail();
+        f->begin = pos_;
+        pos_ += n;
+        f->end = pos_;
+        return true;
+      }
+      case kLength: {
+        f->len_at = pos_;
+        uint64_t len = 0;
+        if (!Varint(&len) || len > end_ - pos_) return Fail();
+        f->begin = pos_;
+        pos_ += static_cast<size_t>(len);
+        f->end = pos_;
+        return true;
+      }
+      default: return Fail();  // groups are not used by ONNX
+    }
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  bool Varint(uint64_t* v) {
+    *v = 0;
+    for (int shift = 0; shift < 64 && pos_ < end_; shift += 7) {
+      const uint8_t b = buf_[pos_++];
+      *v |= static_cast<uint64_t>(b & 0x7F) << shift;
+      if (!(b & 0x80)) return true;
+    }
+    return false;
+  }
+  bool Fail() {
+    ok_ = false;
+    return false;
+  }
+
+  std::span<const uint8_t> buf_;
+  size_t pos_, end_;
+  bool ok_ = true;
+};
+
+// A length-delimited field: its length varint at len_at, content [begin, end).
+struct Span {
+  size_t len_at = 0, begin = 0, end = 0;
+  uint64_t length() const { return end - begin; }
+};
+Span SpanOf(const Field& f) { return {f.len_at, f.begin, f.end}; }
+
+// A TensorProto that can take a payload: an initializer, or the `value` of
+// a Constant node (then `node` and `attribute` enclose it).
+struct Site {
+  std::string_view name;
+  Span tensor;
+  std::optional<Span> node, attribute;
+  bool used = false;
+};
+
+std::string_view Text(std::span<const uint8_t> buf, const Field& f) {
+  return {reinterpret_cast<const char*>(buf.data() + f.begin), f.end - f.begin};
+}
+
+// The typed field FillTyped uses for a data type (docs/artifact_format.md,
+// storage kind 1), its element width in the packed data, and how elements
+// are encoded: 0 copied (fixed32/fixed64), 1 sign-extended varint, 2
+// zero-extended varint.
+struct TypedField {
+  uint32_t number = 0;
+  size_t width = 0;
+  int encoding = 0;
+};
+std::optional<TypedField> TypedFieldOf(int32_t dtype) {
+  switch (dtype) {
+    case 1: case 14: return TypedField{tensor_field::kFloatData, 4, 0};      // float, complex64
+    case 11: case 15: return TypedField{tensor_field::kDoubleData, 8, 0};    // double, complex128
+    case 7: return TypedField{tensor_field::kInt64Data, 8, 1};               // int64
+    case 12: return TypedField{tensor_field::kUint64Data, 4, 2};             // uint32
+    case 13: return TypedField{tensor_field::kUint64Data, 8, 2};             // uint64
+    case 6: return TypedField{tensor_field::kInt32Data, 4, 1};               // int32
+    case 5: return TypedField{tensor_field::kInt32Data, 2, 1};               // int16
+    case 3: return TypedField{tensor_field::kInt32Data, 1, 1};               // int8
+    case 4: case 10: case 16: return TypedField{tensor_field::kInt32Data, 2, 2};  // uint16, float16, bfloat16
+    case 2: case 9: case 17: case 18: case 19: case 20: return TypedField{tensor_field::kInt32Data, 1, 2};  // uint8, bool, float8
+    default: return std::nullopt;
+  }
+}
+
+// Packed varints of the elements of `data` as protobuf writes them: signed
+// values as their 64-bit two's complement.
+std::string Varints(std::span<const uint8_t> data, const TypedField& f) {
+  std::string out;
+  out.reserve(data.size() + data.size() / 2);
+  for (size_t i = 0; i + f.width <= data.size(); i += f.width) {
+    uint64_t u = 0;
+    std::memcpy(&u, data.data() + i, f.width);  // little-endian
+    if (f.encoding == 1 && f.width < 8 && (u >> (8 * f.width - 1)) & 1) u |= ~uint64_t{0} << (8 * f.width);
+    PutVarint(u, &out);
+  }
+  return out;
+}
+
+// An edit of the graph section: `skip` bytes at `pos` replaced by `bytes`.
+struct Edit {
+  size_t pos = 0;
+  size_t skip = 0;
+  std::span<const uint8_t> bytes;
+};
+
+std::span<const uint8_t> Bytes(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
+
+class Splicer {
+ public:
+  Splicer(std::span<const uint8_t> graph, SplicedModel* out, std::string* error) : buf_(graph), out_(out), error_(error) {}
+
+  bool Run(std::span<const TensorInfo> tensors, std::span<const std::span<const uint8_t>> data) {
+    if (!FindSites()) return false;
+    std::map<std::string_view, Site*> by_name;
+    for (Site& s : sites_) by_name.emplace(s.name, &s);  // the first of a name, as the packer saw it
+    // Growth of each enclosing message's content, keyed by where its length is.
+    std::map<size_t, uint64_t> node_growth;
+    uint64_t graph_growth = 0;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const TensorInfo& t = tensors[i];
+      auto it = by_name.find(t.name);
+      if (it == by_name.end()) return Error("tensor '" + t.name + "' is not in the graph");
+      Site& site = *it->second;
+      if (site.used) return Error("tensor '" + t.name + "' appears twice in the index");
+      site.used = true;
+      uint64_t grown = 0;
+      if (!Insert(t, site.tensor, data[i], &grown)) return false;
+      grown = Grow(site.tensor, grown);
+      if (site.node) {
+        grown = Grow(*site.attribute, grown);
+        node_growth[site.node->len_at] += grown;
+      } else {
+        graph_growth += grown;
+      }
+    }
+    for (const Site& s : sites_) {
+      if (!s.node) continue;
+      auto it = node_growth.find(s.node->len_at);
+      if (it == node_growth.end()) continue;
+      graph_growth += Grow(*s.node, it->second);
+      node_growth.erase(it);
+    }
+    if (!tensors.empty()) Grow(graph_, graph_growth);
+    Emit();
+    return true;
+  }
+
+ private:
+  bool Error(std::string message) {
+    *error_ = std::move(message);
+    return false;
+  }
+  bool Malformed(const char* what) { return Error(std::string("graph section is not an ONNX model (") + what + ")"); }
+
+  // The graph, its initializers and its Constant nodes' value tensors.
+  bool FindSites() {
+    Fields model(buf_, 0, buf_.size());
+    bool have_graph = false;
+    for (Field f; model.Next(&f);) {
+      if (f.number != model_field::kGraph) continue;
+      if (f.type != kLength || have_graph) return Malformed("ModelProto.graph");
+      graph_ = SpanOf(f);
+      have_graph = true;
+    }
+    if (!model.ok()) return Malformed("ModelProto");
+    if (!have_graph) return true;  // nothing can take a payload
+    Fields graph(buf_, graph_.begin, graph_.end);
+    std::vector<Site> constants;
+    for (Field f; graph.Next(&f);) {
+      if (f.number == graph_field::kInitializer) {
+        if (f.type != kLength) return Malformed("GraphProto.initializer");
+        Site s;
+        s.tensor = SpanOf(f);
+        if (!TensorName(s.tensor, &s.name)) return false;
+        sites_.push_back(s);
+      } else if (f.number == graph_field::kNode) {
+        if (f.type != kLength || !Constant(SpanOf(f), &constants)) return Malformed("GraphProto.node");
+      }
+    }
+    if (!graph.ok()) return Malformed("GraphProto");
+    sites_.insert(sites_.end(), constants.begin(), constants.end());
+    return true;
+  }
+
+  bool TensorName(const Span& t, std::string_view* name) {
+    Fields fields(buf_, t.begin, t.end);
+    for (Field f; fields.Next(&f);) {
+      if (f.number == tensor_field::kName && f.type == kLength) *name = Text(buf_, f);
+    }
+    return fields.ok() || Malformed("TensorProto");
+  }
+
+  // Adds the `value` tensors of a Constant node (the rule Model uses: op
+  // type Constant in the default domain, one output) to `sites`.
+  bool Constant(const Span& node, std::vector<Site>* sites) {
+    std::string_view op_type, domain, output;
+    int outputs = 0;
+    std::vector<std::pair<Span, Span>> values;  // attribute, tensor
+    Fields fields(buf_, node.begin, node.end);
+    for (Field f; fields.Next(&f);) {
+      if (f.type != kLength) continue;
+      if (f.number == node_field::kOpType) op_type = Text(buf_, f);
+      if (f.number == node_field::kDomain) domain = Text(buf_, f);
+      if (f.number == node_field::kOutput && outputs++ == 0) output = Text(buf_, f);
+      if (f.number != node_field::kAttribute) continue;
+      Fields attribute(buf_, f.begin, f.end);
+      std::string_view name;
+      std::optional<Span> t;
+      for (Field a; attribute.Next(&a);) {
+        if (a.number == attribute_field::kName && a.type == kLength) name = Text(buf_, a);
+        if (a.number == attribute_field::kT && a.type == kLength) {
+          if (t) return false;  // protobuf would merge the two
+          t = SpanOf(a);
+        }
+      }
+      if (!attribute.ok()) return false;
+      if (name == "value" && t) values.emplace_back(SpanOf(f), *t);
+    }
+    if (!fields.ok()) return false;
+    if (op_type != "Constant" || !(domain.empty() || domain == "ai.onnx") || outputs != 1) return true;
+    for (const auto& [attribute, tensor] : values) sites->push_back({output, tensor, node, attribute});
+    return true;
+  }
+
+  // Checks the TensorProto of `t` and records the insertion of its data
+  // field; `grown` is set to the bytes added to the tensor's content.
+  bool Insert(const TensorInfo& t, const Span& tensor, std::span<const uint8_t> data, uint64_t* grown) {
+    const std::string where = "tensor '" + t.name + "'";
+    const bool external = t.storage == 2;
+    std::optional<TypedField> typed;
+    uint32_t number = tensor_field::kRawData;
+    if (t.storage == 1) {
+      typed = TypedFieldOf(t.dtype);
+      if (!typed) return Error(where + ": data type " + std::to_string(t.dtype) + " has no typed field");
+      number = typed->number;
+    }
+    int64_t dtype = 0;
+    std::vector<int64_t> dims;
+    bool holds_data = false, located_external = false;
+    size_t insert_at = tensor.end;
+    Fields fields(buf_, tensor.begin, tensor.end);
+    for (Field f; fields.Next(&f);) {
+      if (f.number > number && insert_at == tensor.end) insert_at = f.at;
+      switch (f.number) {
+        case tensor_field::kDims:
+          if (f.type == kVarint) {
+            dims.push_back(static_cast<int64_t>(f.value));
+          } else if (f.type == kLength) {
+            if (!PackedVarints(f, &dims)) return Malformed("TensorProto.dims");
+          }
+          break;
+        case tensor_field::kDataType:
+          if (f.type == kVarint) dtype = static_cast<int64_t>(f.value);
+          break;
+        case tensor_field::kDataLocation:
+          if (f.type == kVarint) located_external = f.value == kDataLocationExternal;
+          break;
+        case tensor_field::kRawData:
+        case tensor_field::kFloatData:
+        case tensor_field::kInt32Data:
+        case tensor_field::kStringData:
+        case tensor_field::kInt64Data:
+        case tensor_field::kDoubleData:
+        case tensor_field::kUint64Data:
+          // An empty packed field holds nothing (protobuf does not write one);
+          // an empty raw_data is still set.
+          if (f.type != kLength || f.end > f.begin || f.number == tensor_field::kRawData) holds_data = true;
+          break;
+        default: break;
+      }
+    }
+    if (!fields.ok()) return Malformed("TensorProto");
+    if (dtype != t.dtype || dims != t.shape) return Error(where + ": type or shape in the index disagrees with the graph");
+    if (holds_data || external != located_external) {
+      return Error(where + ": the graph already holds its data, or its storage disagrees with the index");
+    }
+    *grown = 0;
+    if (external) return true;
+    std::string& header = out_->owned.emplace_back();
+    std::span<const uint8_t> body = data;
+    if (typed && typed->encoding != 0) body = Bytes(out_->owned.emplace_back(Varints(data, *typed)));
+    PutVarint(uint64_t{number} << 3 | kLength, &header);
+    PutVarint(body.size(), &header);
+    edits_.push_back({insert_at, 0, Bytes(header)});
+    edits_.push_back({insert_at, 0, body});
+    *grown = header.size() + body.size();
+    return true;
+  }
+
+  bool PackedVarints(const Field& f, std::vector<int64_t>* out) {
+    size_t pos = f.begin;
+    while (pos < f.end) {
+      uint64_t v = 0;
+      int shift = 0;
+      for (;; shift += 7) {
+        if (pos >= f.end || shift >= 64) return false;
+        const uint8_t b = buf_[pos++];
+        v |= static_cast<uint64_t>(b & 0x7F) << shift;
+        if (!(b & 0x80)) break;
+      }
+      out->push_back(static_cast<int64_t>(v));
+    }
+    return true;
+  }
+
+  // Records the new length of a message whose content grew by `grown` bytes
+  // and returns how much the field holding it grew.
+  uint64_t Grow(const Span& s, uint64_t grown) {
+    if (grown == 0) return 0;
+    const uint64_t length = s.length() + grown;
+    std::string& len = out_->owned.emplace_back();
+    PutVarint(length, &len);
+    edits_.push_back({s.len_at, s.begin - s.len_at, Bytes(len)});
+    return grown + len.size() - (s.begin - s.len_at);
+  }
+
+  void Emit() {
+    std::stable_sort(edits_.begin(), edits_.end(), [](const Edit& a, const Edit& b) { return a.pos < b.pos; });
+    size_t pos = 0;
+    auto add = [&](std::span<const uint8_t> piece) {
+      if (piece.empty()) return;
+      out_->pieces.push_back(piece);
+      out_->size += piece.size();
+    };
+    for (const Edit& e : edits_) {
+      add(buf_.subspan(pos, e.pos - pos));
+      add(e.bytes);
+      pos = e.pos + e.skip;
+    }
+    add(buf_.subspan(pos));
+  }
+
+  std::span<const uint8_t> buf_;
+  SplicedModel* out_;
+  std::string* error_;
+  Span graph_;
+  std::vector<Site> sites_;
+  std::vector<Edit> edits_;
+};
+
+}  // namespace
+
+bool SpliceModel(std::span<const uint8_t> graph, std::span<const TensorInfo> tensors,
+                 std::span<const std::span<const uint8_t>> data, SplicedModel* out, std::string* error) {
+  *out = SplicedModel{};
+  return Splicer(graph, out, error).Run(tensors, data);
+}
+
+}  // namespace modelpress::pack
