@@ -29,7 +29,7 @@
 #include <cstdlib>
 #include <new>
 
-#include "cli_common.h"
+#include "cli_base.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) || __has_feature(thread_sanitizer)

@@ -1,4 +1,5 @@
-// Pieces every subcommand shares: exit codes, error reporting, formatting.
+// Pieces the subcommands that read or write ONNX models share: output
+// options, checking and saving, formatting (and cli_base.h).
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -7,26 +8,11 @@
 #include <filesystem>
 #include <string>
 
+#include "cli_base.h"
 #include "modelpress/onnx_io.h"
 #include "modelpress/status.h"
 
 namespace modelpress::cli {
-
-// Process exit codes (documented in docs/cli.md).
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitUsage = 2;        // bad flags or option values
-inline constexpr int kExitInput = 3;        // input missing or unreadable, output not writable
-inline constexpr int kExitBadModel = 4;     // input malformed, inconsistent or refused for safety
-inline constexpr int kExitUnsupported = 5;  // valid input this version cannot handle
-inline constexpr int kExitInternal = 70;    // a bug in modelpress
-
-int ExitCodeFor(const Status& status);
-
-// Prints "modelpress: error: <message>" on stderr and returns the exit code.
-int Fail(const Status& status);
-
-// Refuses an output path that is the input file itself: inputs are never modified.
-Status CheckNotSameFile(const std::filesystem::path& input, const std::filesystem::path& output);
 
 // Adds -o/--output, --external-data and --external-threshold to a subcommand
 // that writes a model.
@@ -38,9 +24,6 @@ int CheckAndSave(const Model& model, const std::string& output, const SaveOption
 
 // Prints rows as columns separated by two spaces; columns listed in
 // `right_aligned` are padded on the left.
-// Tunes malloc for model-sized buffers (allocator.cc); called first in main.
-void TuneAllocator();
-
 void PrintTable(const std::vector<std::vector<std::string>>& rows, const std::vector<size_t>& right_aligned);
 
 // "12.5%"

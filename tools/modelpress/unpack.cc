@@ -2,8 +2,8 @@
 // the ONNX model, or write one tensor as .npy, or the graph section.
 #include <iostream>
 
-#include "cli_common.h"
-#include "modelpress/pack.h"
+#include "cli_base.h"
+#include "modelpress/pack_reader.h"
 #include "subcommands.h"
 
 namespace modelpress::cli {

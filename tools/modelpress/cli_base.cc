@@ -1,0 +1,34 @@
+#include "cli_base.h"
+
+#include <iostream>
+
+namespace modelpress::cli {
+
+int ExitCodeFor(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk: return kExitOk;
+    case StatusCode::kInvalidArgument: return kExitUsage;
+    case StatusCode::kNotFound:
+    case StatusCode::kIoError: return kExitInput;
+    case StatusCode::kCorrupt:
+    case StatusCode::kPermissionDenied: return kExitBadModel;
+    case StatusCode::kUnsupported: return kExitUnsupported;
+    case StatusCode::kInternal: return kExitInternal;
+  }
+  return kExitInternal;
+}
+
+int Fail(const Status& status) {
+  std::cerr << "modelpress: error: " << status.message() << "\n";
+  return ExitCodeFor(status);
+}
+
+Status CheckNotSameFile(const std::filesystem::path& input, const std::filesystem::path& output) {
+  std::error_code ec;
+  if (std::filesystem::equivalent(input, output, ec)) {
+    return InvalidArgument(output.string() + ": output is the input file; modelpress never modifies its input");
+  }
+  return Status::Ok();
+}
+
+}  // namespace modelpress::cli

@@ -1,0 +1,33 @@
+// Pieces every subcommand shares that need neither ONNX nor protobuf: exit
+// codes, error reporting, and the allocator (cli_common.h adds the rest).
+#pragma once
+
+#include <filesystem>
+
+#include "modelpress/status.h"
+
+namespace modelpress::cli {
+
+inline constexpr const char* kDescription = "modelpress: prune, quantize and pack ONNX models for shipping";
+inline constexpr const char* kVersion = "modelpress 0.1.0";
+
+// Process exit codes (documented in docs/cli.md).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitUsage = 2;        // bad flags or option values
+inline constexpr int kExitInput = 3;        // input missing or unreadable, output not writable
+inline constexpr int kExitBadModel = 4;     // input malformed, inconsistent or refused for safety
+inline constexpr int kExitUnsupported = 5;  // valid input this version cannot handle
+inline constexpr int kExitInternal = 70;    // a bug in modelpress
+
+int ExitCodeFor(const Status& status);
+
+// Prints "modelpress: error: <message>" on stderr and returns the exit code.
+int Fail(const Status& status);
+
+// Refuses an output path that is the input file itself: inputs are never modified.
+Status CheckNotSameFile(const std::filesystem::path& input, const std::filesystem::path& output);
+
+// Tunes malloc for model-sized buffers (allocator.cc); called first in main.
+void TuneAllocator();
+
+}  // namespace modelpress::cli

@@ -1,0 +1,28 @@
+// Every subcommand, in libmodelpress_cli.so: the executable (main.cpp) loads
+// it for everything but unpack, which needs neither ONNX nor protobuf.
+#include <CLI/CLI.hpp>
+
+#include "cli_base.h"
+#include "subcommands.h"
+
+extern "C" __attribute__((visibility("default"))) int modelpress_cli_main(int argc, char** argv) {
+  CLI::App app{modelpress::cli::kDescription};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", modelpress::cli::kVersion);
+  int exit_code = modelpress::cli::kExitOk;
+  modelpress::cli::SetupInspect(app, &exit_code);
+  modelpress::cli::SetupConvert(app, &exit_code);
+  modelpress::cli::SetupPrune(app, &exit_code);
+  modelpress::cli::SetupPack(app, &exit_code);
+  modelpress::cli::SetupUnpack(app, &exit_code);
+  modelpress::cli::SetupEval(app, &exit_code);
+  modelpress::cli::SetupQuantize(app, &exit_code);
+  modelpress::cli::SetupCompress(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : modelpress::cli::kExitUsage;
+  }
+  return exit_code;
+}
