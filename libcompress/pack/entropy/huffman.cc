@@ -47,46 +47,52 @@ uint64_t LoadTail(std::span<const uint8_t> in, size_t byte) {
 }  // namespace
 
 bool BuildCodeLengths(const Histogram& counts, int max_bits, CodeLengths* lengths) {
-  struct Leaf {
-    uint64_t weight;
-    int symbol;
-  };
-  std::vector<Leaf> leaves;
+  // Leaves sorted by weight, ties by symbol. Weights are below 2^56 (counts
+  // of bytes), so weight and symbol pack into one key.
+  std::array<uint64_t, 256> leaves;
+  size_t n = 0;
   for (int s = 0; s < 256; ++s) {
-    if (counts[s] != 0) leaves.push_back({counts[s], s});
+    if (counts[s] >= uint64_t{1} << 56) return false;
+    if (counts[s] != 0) leaves[n++] = counts[s] << 8 | static_cast<uint64_t>(s);
   }
-  const size_t n = leaves.size();
   if (n < 2 || max_bits < 1 || max_bits > 16 || n > (size_t{1} << max_bits)) return false;
-  std::stable_sort(leaves.begin(), leaves.end(), [](const Leaf& a, const Leaf& b) { return a.weight < b.weight; });
+  std::sort(leaves.begin(), leaves.begin() + static_cast<long>(n));
+  auto weight_of = [&](size_t i) { return leaves[i] >> 8; };
 
   // Package-merge (Larmore & Hirschberg). Level 1's list is the leaves;
   // level j's is the leaves merged with pairs ("packages") of level j-1's
   // list. Taking the 2n-2 lightest items of the last level, each leaf's code
   // length is the number of levels in which it is taken. Since every list is
   // sorted and packages of a level are taken as a prefix, remembering which
-  // positions of each merged list are leaves is enough to count.
-  std::vector<std::vector<uint64_t>> weight(max_bits);
-  std::vector<std::vector<uint8_t>> is_leaf(max_bits);
-  for (const Leaf& l : leaves) {
-    weight[0].push_back(l.weight);
-    is_leaf[0].push_back(1);
+  // positions of each merged list are leaves is enough to count. A level's
+  // list holds at most n leaves and n - 1 packages.
+  constexpr size_t kMaxList = 511;
+  std::array<std::array<uint64_t, kMaxList>, 2> lists;  // the previous level's and this level's
+  std::array<std::array<uint8_t, kMaxList>, 16> is_leaf;
+  size_t prev_size = n;
+  for (size_t i = 0; i < n; ++i) {
+    lists[0][i] = weight_of(i);
+    is_leaf[0][i] = 1;
   }
   for (int j = 1; j < max_bits; ++j) {
-    const std::vector<uint64_t>& prev = weight[j - 1];
-    std::vector<uint64_t> packages;
-    for (size_t i = 0; i + 1 < prev.size(); i += 2) packages.push_back(prev[i] + prev[i + 1]);
-    size_t a = 0, b = 0;
-    while (a < n || b < packages.size()) {
-      if (b == packages.size() || (a < n && leaves[a].weight <= packages[b])) {
-        weight[j].push_back(leaves[a++].weight);
-        is_leaf[j].push_back(1);
+    const uint64_t* prev = lists[(j - 1) & 1].data();
+    uint64_t* cur = lists[j & 1].data();
+    const size_t packages = prev_size / 2;
+    size_t a = 0, b = 0, k = 0;
+    while (a < n || b < packages) {
+      const uint64_t package = b < packages ? prev[2 * b] + prev[2 * b + 1] : 0;
+      if (b == packages || (a < n && weight_of(a) <= package)) {
+        cur[k] = weight_of(a++);
+        is_leaf[j][k++] = 1;
       } else {
-        weight[j].push_back(packages[b++]);
-        is_leaf[j].push_back(0);
+        cur[k] = package;
+        is_leaf[j][k++] = 0;
+        ++b;
       }
     }
+    prev_size = k;
   }
-  std::vector<uint8_t> len(n, 0);
+  std::array<uint8_t, 256> len{};
   size_t take = 2 * n - 2;
   for (int j = max_bits - 1; j >= 0 && take > 0; --j) {
     size_t leaves_taken = 0;
@@ -95,7 +101,7 @@ bool BuildCodeLengths(const Histogram& counts, int max_bits, CodeLengths* length
     take = 2 * (take - leaves_taken);
   }
   lengths->fill(0);
-  for (size_t i = 0; i < n; ++i) (*lengths)[leaves[i].symbol] = len[i];
+  for (size_t i = 0; i < n; ++i) (*lengths)[leaves[i] & 0xFF] = len[i];
   return true;
 }
 
