@@ -627,6 +627,7 @@ py::dict PackFile(const std::string& model, const std::string& artifact, int lev
   out["exact_onnx"] = report.exact_onnx;
   out["tensors"] = tensors;
   out["inline_tensors"] = report.inline_tensors;
+  out["graph_tensors"] = report.graph_tensors;
   return out;
 }
 

@@ -385,7 +385,8 @@ Result<CompressReport> Compress(const fs::path& model_path, const Recipe& recipe
       }
       sj["report"] = {{"input_bytes", r->input_bytes}, {"artifact_bytes", r->artifact_bytes},
                       {"graph_stored_bytes", r->graph_stored_bytes}, {"exact_onnx", r->exact_onnx},
-                      {"tensors", tensors}, {"inline_tensors", r->inline_tensors}};
+                      {"tensors", tensors}, {"inline_tensors", r->inline_tensors},
+                      {"graph_tensors", r->graph_tensors}};
     }
     sj["seconds"] = stage_clock.Seconds();
     stage_json.push_back(std::move(sj));

@@ -310,7 +310,7 @@ class Parser {
 
   PackStage Pack(const YAML::Node& body) const {
     const YAML::Node m = Map(body, "the pack stage");
-    OnlyKeys(m, "the pack stage", {"level", "threads", "verify", "min_tensor_bytes"});
+    OnlyKeys(m, "the pack stage", {"level", "threads", "verify", "min_tensor_bytes", "inline_up_to"});
     PackStage st;
     for (const auto& kv : m) {
       const std::string key = kv.first.Scalar();
@@ -319,6 +319,7 @@ class Parser {
       if (key == "threads") st.options.threads = static_cast<int>(Integer(v, key, 0, 4096));
       if (key == "verify") st.options.verify = Bool(v, key);
       if (key == "min_tensor_bytes") st.options.min_tensor_bytes = Integer(v, key, 0, INT64_MAX);
+      if (key == "inline_up_to") st.options.inline_up_to = Integer(v, key, 0, INT64_MAX);
     }
     return st;
   }

@@ -273,6 +273,7 @@ TEST(ArtifactRoundTrip, ConformanceCorpusRestoresExactly) {
     PackOptions o;
     o.level = 3;
     o.min_tensor_bytes = 0;  // every tensor through the encoders
+    o.inline_up_to = 0;
     auto r = PackModel(f.path(), dir / "c.mpk", o);
     ASSERT_TRUE(r.ok()) << r.status().message();
     auto u = UnpackModel(dir / "c.mpk", dir / "c.onnx");
@@ -413,6 +414,7 @@ TEST(ArtifactRoundTrip, SplicedModelIsProtobufsSerialization) {
   ASSERT_NE(expected, file);
   PackOptions o;
   o.min_tensor_bytes = 0;
+  o.inline_up_to = 0;
   auto r = PackModel(dir / "m.onnx", dir / "m.mpk", o);
   ASSERT_TRUE(r.ok()) << r.status().message();
   EXPECT_FALSE(r->exact_onnx);
@@ -422,6 +424,71 @@ TEST(ArtifactRoundTrip, SplicedModelIsProtobufsSerialization) {
   ASSERT_TRUE(u.ok()) << u.status().message();
   EXPECT_FALSE(u->byte_exact_checked);
   EXPECT_EQ(ReadFile(dir / "u.onnx"), expected);
+}
+
+// Small tensors whose index records and stream headers cost more than
+// their coding saves stay inside the graph section: the packer tries each
+// threshold up to inline_up_to and must end at least as small as the best
+// of them, restore the file exactly, and list only the tensors it indexed.
+TEST(ArtifactRoundTrip, SmallTensorsStayInTheGraphWhenThatIsSmaller) {
+  TempDir dir;
+  onnx::ModelProto p;
+  p.set_ir_version(8);
+  p.add_opset_import()->set_version(13);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.f, 0.05f);
+  // Per-channel scales and biases of 16 to 128 floats, and a few larger
+  // sparse int8 weights that do pay for their own payloads.
+  const int64_t floats[] = {16, 16, 32, 32, 64, 64, 128, 16, 32, 64};
+  for (size_t k = 0; k < std::size(floats); ++k) {
+    onnx::TensorProto* t = p.mutable_graph()->add_initializer();
+    t->set_name("layer" + std::to_string(k) + ".scale");
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    t->add_dims(floats[k]);
+    std::vector<float> v(static_cast<size_t>(floats[k]));
+    for (float& x : v) x = std::fabs(normal(rng)) + 0.01f;
+    t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4));
+  }
+  for (int k = 0; k < 3; ++k) {
+    onnx::TensorProto* t = p.mutable_graph()->add_initializer();
+    t->set_name("layer" + std::to_string(k) + ".weight");
+    t->set_data_type(onnx::TensorProto::INT8);
+    t->add_dims(64);
+    t->add_dims(72);
+    std::string q(64 * 72, '\0');
+    for (char& c : q) c = rng() % 10 ? 0 : static_cast<char>(static_cast<int>(normal(rng) * 1000) % 127);
+    t->set_raw_data(q);
+  }
+  auto m = Model::FromProto(p);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  ASSERT_TRUE(SaveModel(*m, dir / "m.onnx").ok());
+  uint64_t best_single = UINT64_MAX;
+  for (uint64_t up_to : {0, 128, 256, 512}) {
+    PackOptions o;
+    o.inline_up_to = up_to;
+    auto r = PackModel(dir / "m.onnx", dir / "t.mpk", o);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    if (up_to == 0) {
+      EXPECT_EQ(r->graph_tensors, 0u);
+    }
+    best_single = std::min(best_single, r->artifact_bytes);
+  }
+  auto r = PackModel(dir / "m.onnx", dir / "m.mpk");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  PackOptions none;
+  none.inline_up_to = 0;
+  auto all = PackModel(dir / "m.onnx", dir / "all.mpk", none);
+  ASSERT_TRUE(all.ok()) << all.status().message();
+  EXPECT_GT(r->graph_tensors, 0u);
+  EXPECT_LT(r->artifact_bytes, all->artifact_bytes);
+  EXPECT_LE(r->artifact_bytes, best_single);
+  EXPECT_EQ(r->tensors.size() + r->graph_tensors, all->tensors.size());
+  auto reader = Reader::Open(dir / "m.mpk");
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  EXPECT_EQ(reader->tensors().size(), r->tensors.size());
+  for (int k = 0; k < 3; ++k) EXPECT_NE(reader->FindTensor("layer" + std::to_string(k) + ".weight"), nullptr);
+  ASSERT_TRUE(UnpackModel(dir / "m.mpk", dir / "u.onnx").ok());
+  EXPECT_EQ(ReadFile(dir / "u.onnx"), ReadFile(dir / "m.onnx"));
 }
 
 // A graph section that is not a model, or that disagrees with the index,

@@ -37,6 +37,7 @@ int RunPack(const PackCliOptions& o) {
   std::cout << "wrote " << o.output << ": " << HumanBytes(r->input_bytes) << " -> " << HumanBytes(r->artifact_bytes) << " ("
             << Ratio(r->input_bytes, r->artifact_bytes) << " smaller); " << r->tensors.size() << " tensors "
             << HumanBytes(tensor_bytes) << " -> " << HumanBytes(stored) << ", graph " << HumanBytes(r->graph_stored_bytes)
+            << (r->graph_tensors ? " with " + std::to_string(r->graph_tensors) + " small tensors inside" : std::string())
             << (r->shared_tables ? ", " + std::to_string(r->shared_tables) + " shared code tables " +
                                        HumanBytes(r->shared_table_bytes)
                                  : std::string())
@@ -134,6 +135,13 @@ void SetupPack(CLI::App& app, int* exit_code) {
       ->default_val(19)
       ->check(CLI::Range(1, 22));
   sub->add_option("--threads", o->pack.threads, "Worker threads (0: one per core)")->default_val(0)->check(CLI::NonNegativeNumber);
+  sub->add_option("--min-tensor-bytes", o->pack.min_tensor_bytes,
+                  "Tensors smaller than this stay inside the graph section instead of having a payload of their own")
+      ->default_val(o->pack.min_tensor_bytes);
+  sub->add_option("--inline-up-to", o->pack.inline_up_to,
+                  "Tensors of at most this many bytes also stay inside the graph section when the artifact is smaller so "
+                  "(0: never)")
+      ->default_val(o->pack.inline_up_to);
   sub->callback([o, exit_code] { *exit_code = RunPack(*o); });
 }
 

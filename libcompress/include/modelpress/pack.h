@@ -21,6 +21,12 @@ struct PackOptions {
   // section, where they cost less than an index record (default 64). They
   // are restored exactly but are not listed by pack::Reader.
   uint64_t min_tensor_bytes = 64;
+  // Tensors in raw_data of at most this many bytes also stay in the graph
+  // section when that makes the artifact smaller (their index records and
+  // stream headers can cost more than coding saves: thresholds 128, 256, ...
+  // up to this are tried, and the smallest artifact wins). 0 gives every
+  // tensor of at least min_tensor_bytes its own payload (default 512).
+  uint64_t inline_up_to = 512;
 };
 
 struct PackedTensorReport {
@@ -41,7 +47,8 @@ struct PackReport {
   uint64_t shared_table_bytes = 0;    // their bytes (inside the index)
   bool exact_onnx = false;            // the unpacked .onnx will be byte-identical (the input had modelpress's deterministic bytes)
   std::vector<PackedTensorReport> tensors;      // tensors with their own payload, in model order
-  std::vector<std::string> inline_tensors;      // tensors left inside the graph section, with the reason
+  std::vector<std::string> inline_tensors;      // tensors left inside the graph section that could not be packed, with the reason
+  size_t graph_tensors = 0;                     // small tensors kept inside the graph section because the artifact is smaller so
 };
 
 // Loads `onnx` (and its external data) and writes the artifact `artifact`

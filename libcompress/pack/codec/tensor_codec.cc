@@ -619,7 +619,9 @@ const std::vector<std::pair<StreamKind, Histogram>>& TensorPlan::stream_counts()
 
 TensorPlan::Sizing TensorPlan::Size(const SharedTableMap* shared) const {
   Sizing s;
-  s.bytes = impl_->candidates[impl_->Best(shared)].Bytes(shared, &s.savings);
+  const Candidate& best = impl_->candidates[impl_->Best(shared)];
+  s.bytes = best.Bytes(shared, &s.savings);
+  s.encoder = best.encoder();
   return s;
 }
 

@@ -84,6 +84,7 @@ class TensorPlan {
   // wherever they are smaller, and what each table saves in it (by id).
   struct Sizing {
     uint64_t bytes = 0;
+    Encoder encoder = Encoder::kWhole;
     std::vector<std::pair<uint32_t, uint64_t>> savings;
   };
   Sizing Size(const SharedTableMap* shared) const;

@@ -8,10 +8,11 @@
 
 namespace modelpress::pack {
 
-Status WriteArtifact(const ArtifactContents& c, const std::function<Status(const void*, size_t)>& sink, uint64_t* size) {
-  // Sections follow the header in this order: payloads, graph, residues;
-  // the index gives their sizes, which place them. The index and both ends
-  // of the file are built first and every section is written once, in order.
+namespace {
+
+// The stored index of `c` and where it starts (after the header, payloads,
+// graph and residues).
+std::vector<uint8_t> StoredIndex(const ArtifactContents& c, uint64_t* index_offset) {
   IndexContents ix;
   ix.flags = (c.exact_onnx ? kIndexExactOnnx : 0) | (c.tables.empty() ? 0 : kIndexSharedTables);
   ix.tables = c.tables;
@@ -35,19 +36,41 @@ Status WriteArtifact(const ArtifactContents& c, const std::function<Status(const
       r.external_file = t.external_file;
       r.external_offset = t.external_offset;
     }
-    r.payload_size = t.payload.size();
+    r.payload_size = t.planned_size.value_or(t.payload.size());
     r.payload_checksum = static_cast<uint32_t>(t.payload_checksum ? *t.payload_checksum : Checksum(t.payload.data(), t.payload.size()));
+    at += r.payload_size;
     ix.tensors.push_back(std::move(r));
-    at += t.payload.size();
   }
 
   // The index is read whole at open, so it is one zstd stream: names share
   // prefixes and shapes repeat.
   std::vector<uint8_t> stored;
   StreamOptions so;
+  so.zstd_level = c.index_level;
   so.force_zstd = true;
   so.graph_dictionary = c.graph_dictionary;
   EncodeStream(EncodeIndex(ix), so, &stored);
+  *index_offset = at;
+  return stored;
+}
+
+}  // namespace
+
+uint64_t ArtifactBytes(const ArtifactContents& c) {
+  uint64_t at = 0;
+  const std::vector<uint8_t> stored = StoredIndex(c, &at);
+  return at + stored.size() + sizeof(Footer);
+}
+
+Status WriteArtifact(const ArtifactContents& c, const std::function<Status(const void*, size_t)>& sink, uint64_t* size) {
+  // Sections follow the header in this order: payloads, graph, residues;
+  // the index gives their sizes, which place them. The index and both ends
+  // of the file are built first and every section is written once, in order.
+  for (const PendingTensor& t : c.tensors) {
+    if (t.planned_size) return Internal("tensor '" + t.name + "' has a planned size but no payload");
+  }
+  uint64_t at = 0;
+  const std::vector<uint8_t> stored = StoredIndex(c, &at);
   Footer f{};
   f.index_offset = at;
   f.index_size = stored.size();

@@ -25,6 +25,9 @@ struct PendingTensor {
   uint64_t external_offset = 0;         // offset in that file for kExternal
   std::vector<uint8_t> payload;         // encoded bytes
   std::optional<uint64_t> payload_checksum;  // XXH3-64 of payload, when the caller computed it (in parallel)
+  // For ArtifactBytes only: the size of a payload not written yet (then
+  // `payload` is empty and payload_checksum stands in for its checksum).
+  std::optional<uint64_t> planned_size;
 };
 
 struct PendingFile {
@@ -43,6 +46,7 @@ struct ArtifactContents {
   std::vector<PendingTensor> tensors;   // in index order
   std::vector<PendingFile> files;       // external data files
   std::vector<CodeLengths> tables;      // shared code tables the payloads' streams use (mode 5), by id
+  int index_level = 19;                 // zstd level of the index section
 };
 
 // Hands the whole artifact to `sink` in order (header, payload sections,
@@ -50,6 +54,11 @@ struct ArtifactContents {
 // the sink's first error. `size`, when given, receives the artifact's bytes.
 Status WriteArtifact(const ArtifactContents& contents, const std::function<Status(const void*, size_t)>& sink,
                      uint64_t* size = nullptr);
+
+// The size WriteArtifact would give, with planned sizes standing in for
+// payloads not written yet: exact up to how well the index's zstd frame
+// compresses the stand-in checksums.
+uint64_t ArtifactBytes(const ArtifactContents& contents);
 
 // The same bytes in one buffer.
 std::vector<uint8_t> SerializeArtifact(const ArtifactContents& contents);

@@ -20,11 +20,16 @@
 #include "modelpress/pack.h"
 #include "container/parallel.h"
 #include "onnx/skeleton.h"
+#include "reader/model_splice.h"
 
 namespace modelpress::pack {
 namespace {
 
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+// The zstd level at which the graph and index sections of candidate layouts
+// are sized (see PackModel).
+constexpr int kSizingLevel = 9;
 
 // Tensors up to this size are considered for shared code tables: above it,
 // a table of its own costs a stream well under 1%.
@@ -108,13 +113,11 @@ struct SharedTable {
 // follow from the plans' histograms, so trying a set of tables costs no
 // encoding), and the tables are used only when the planned tensors and the
 // tables together come out smaller than without them.
-std::vector<SharedTable> ChooseSharedTables(const std::vector<std::optional<TensorPlan>>& plans) {
+std::vector<SharedTable> ChooseSharedTables(const std::vector<const TensorPlan*>& plans) {
   std::map<StreamKind, Histogram> unions;
   uint64_t without = 0;
-  size_t planned = 0;
-  for (const auto& p : plans) {
-    if (!p) continue;
-    ++planned;
+  const size_t planned = plans.size();
+  for (const TensorPlan* p : plans) {
     without += p->Size(nullptr).bytes;
     for (const auto& [kind, h] : p->stream_counts()) {
       Histogram& u = unions[kind];
@@ -134,8 +137,7 @@ std::vector<SharedTable> ChooseSharedTables(const std::vector<std::optional<Tens
     for (size_t j = 0; j < offered.size(); ++j) refs[offered[j].kind] = {static_cast<uint32_t>(j), &offered[j].lengths};
     std::vector<uint64_t> saved(offered.size(), 0);
     uint64_t total = 0;
-    for (const auto& p : plans) {
-      if (!p) continue;
+    for (const TensorPlan* p : plans) {
       const TensorPlan::Sizing s = p->Size(&refs);
       total += s.bytes;
       for (const auto& [id, bytes] : s.savings) saved[id] += bytes;
@@ -164,7 +166,10 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
   const std::string src = onnx_path.string();
   // The graph and the index are compressed with the graph dictionary at the
   // end; digesting it takes a core that is idle while the model loads.
-  std::jthread dictionary([level = options.level] { PrepareGraphDictionary(level); });
+  std::jthread dictionary([level = options.level] {
+    PrepareGraphDictionary(std::min(level, kSizingLevel));
+    PrepareGraphDictionary(level);
+  });
   MP_ASSIGN_OR_RETURN(Model model, LoadModel(onnx_path));
   PackReport report;
   ArtifactContents c;
@@ -220,20 +225,23 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     work.push_back(std::move(w));
   }
 
-  // Encode in parallel; each item only reads its own view. Tensors of at
-  // most kSharedTablesUpTo bytes are only planned at first: their payloads
-  // are written once the shared code tables are chosen.
+  // Encode in parallel; each item only reads its own bytes. Tensors of at
+  // most kSharedTablesUpTo bytes are copied and only planned at first: which
+  // of them stay inside the graph section and which shared code tables the
+  // others use are chosen once the graph section exists (after the model's
+  // data is cleared, hence the copies).
   EncodeOptions eo;
   eo.stream.zstd_level = options.level;
   std::vector<EncodedTensor> encoded(work.size());
   std::vector<std::optional<TensorPlan>> plans(work.size());
-  std::vector<std::vector<uint8_t>> copies(work.size());  // packed bytes of views that are not contiguous
+  std::vector<std::vector<uint8_t>> copies(work.size());  // packed bytes of small tensors and of views that are not contiguous
   std::vector<uint64_t> checksums(work.size(), 0);  // of the payloads, computed by the encoding threads
   std::vector<Status> errors(work.size());
   std::vector<uint8_t> keep(work.size(), 1);
+  auto is_small = [&](size_t i) { return work[i].view.packed_bytes() <= kSharedTablesUpTo; };
   auto packed_of = [&](size_t i) -> std::span<const uint8_t> {
     const TensorView& v = work[i].view;
-    if (v.contiguous()) return {reinterpret_cast<const uint8_t*>(v.bytes().data()), v.bytes().size()};
+    if (v.contiguous() && !is_small(i)) return {reinterpret_cast<const uint8_t*>(v.bytes().data()), v.bytes().size()};
     return copies[i];
   };
   // Decodes the payload again and compares it with the tensor.
@@ -251,12 +259,12 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
                            (error.empty() ? "" : ": " + error));
     }
   };
-  // Copies a view that is not contiguous; false when its typed data holds
-  // bits the packed view drops (e.g. a non-canonical high half), which could
-  // not be restored exactly: such a tensor stays inline.
+  // Copies a small tensor or a view that is not contiguous; false when its
+  // typed data holds bits the packed view drops (e.g. a non-canonical high
+  // half), which could not be restored exactly: such a tensor stays inline.
   auto prepare = [&](size_t i) {
     const Work& w = work[i];
-    if (!w.view.contiguous()) {
+    if (!w.view.contiguous() || is_small(i)) {
       copies[i].resize(w.view.packed_bytes());
       w.view.CopyPackedTo(std::as_writable_bytes(std::span(copies[i])));
     }
@@ -269,71 +277,39 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     encoded[i] = std::move(enc);
     copies[i] = {};
   };
-  // The small tensors are planned first (they are small), the tables chosen
-  // from their plans, and then one pass encodes the large tensors and writes
-  // the small ones, so that the small ones' writing overlaps the large ones.
-  auto is_small = [&](size_t i) { return work[i].view.packed_bytes() <= kSharedTablesUpTo; };
-  std::vector<size_t> small;
-  for (size_t i = 0; i < work.size(); ++i) {
-    if (is_small(i)) small.push_back(i);
-  }
+  std::vector<size_t> small, large;
+  for (size_t i = 0; i < work.size(); ++i) (is_small(i) ? small : large).push_back(i);
   ParallelFor(small.size(), threads, [&](size_t k) {
     const size_t i = small[k];
     if (!prepare(i)) return;
     const TensorView& v = work[i].view;
     plans[i].emplace(PlanTensor(static_cast<int32_t>(v.dtype()), v.shape(), packed_of(i), eo, true));
   });
-  const std::vector<SharedTable> tables = ChooseSharedTables(plans);
-  SharedTableMap refs;
-  for (size_t j = 0; j < tables.size(); ++j) refs[tables[j].kind] = {static_cast<uint32_t>(j), &tables[j].lengths};
-  SharedTables lengths;
-  for (const auto& t : tables) lengths.push_back(t.lengths);
-  ParallelFor(work.size(), threads, [&](size_t i) {
-    if (plans[i]) {
-      finish(i, plans[i]->Write(&refs), &lengths);
-      plans[i].reset();
-      return;
-    }
-    if (is_small(i) || !prepare(i)) return;  // small and inline
+  ParallelFor(large.size(), threads, [&](size_t k) {
+    const size_t i = large[k];
+    if (!prepare(i)) return;
     const TensorView& v = work[i].view;
     finish(i, PlanTensor(static_cast<int32_t>(v.dtype()), v.shape(), packed_of(i), eo, false).Write(nullptr), nullptr);
   });
   for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
-  c.tables = std::move(lengths);
-
-  std::vector<PendingTensor> pending(work.size());
-  std::vector<double> bounds(work.size(), 0);
-  for (size_t i = 0; i < work.size(); ++i) {
-    if (!keep[i]) continue;
-    PendingTensor& t = pending[i];
-    const TensorView& v = work[i].view;
-    t.name = work[i].entry->name;
-    t.dtype = static_cast<int32_t>(v.dtype());
-    t.shape = v.shape();
-    t.storage = work[i].storage;
-    t.external_offset = work[i].ext.offset;
-    t.encoder = encoded[i].encoder;
-    t.payload = std::move(encoded[i].payload);
-    t.payload_checksum = checksums[i];
-    bounds[i] = encoded[i].bound_bits;
-  }
   if (exact_thread.joinable()) exact_thread.join();
   MP_RETURN_IF_ERROR(exact_status);
   report.input_bytes = c.onnx_size;
 
   // External data files: the residue no tensor covers, and a whole-file checksum.
+  std::vector<uint32_t> file_of(work.size(), 0);
   std::map<std::string, uint32_t> file_index;
   for (size_t i = 0; i < work.size(); ++i) {
     if (!keep[i] || work[i].storage != StorageKind::kExternal) continue;
     auto [it, added] = file_index.emplace(work[i].ext.location, static_cast<uint32_t>(c.files.size()));
     if (added) c.files.push_back({work[i].ext.location, 0, 0, {}});
-    pending[i].external_file = it->second;
+    file_of[i] = it->second;
   }
   for (uint32_t f = 0; f < c.files.size(); ++f) {
     std::vector<std::pair<uint64_t, uint64_t>> ranges;
     for (size_t i = 0; i < work.size(); ++i) {
-      if (keep[i] && work[i].storage == StorageKind::kExternal && pending[i].external_file == f) {
-        ranges.emplace_back(pending[i].external_offset, pending[i].external_offset + work[i].view.packed_bytes());
+      if (keep[i] && work[i].storage == StorageKind::kExternal && file_of[i] == f) {
+        ranges.emplace_back(work[i].ext.offset, work[i].ext.offset + work[i].view.packed_bytes());
       }
     }
     std::vector<uint8_t> residue;
@@ -345,7 +321,19 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     EncodeStream(residue, so, &c.files[f].residue);
   }
 
-  // The skeleton: the model with the payloads taken out. Views die here.
+  auto Pending = [&](size_t i) {
+    PendingTensor t;
+    const TensorView& v = work[i].view;
+    t.name = work[i].entry->name;
+    t.dtype = static_cast<int32_t>(v.dtype());
+    t.shape = v.shape();
+    t.storage = work[i].storage;
+    t.external_file = file_of[i];
+    t.external_offset = work[i].ext.offset;
+    return t;
+  };
+
+  // The graph section without any payload tensor's data. Views die here.
   for (size_t i = 0; i < work.size(); ++i) {
     if (!keep[i]) {
       report.inline_tensors.push_back(work[i].entry->name + ": typed data that would not restore bit for bit");
@@ -354,26 +342,153 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     onnx::TensorProto* t = work[i].entry->proto;
     if (work[i].storage == StorageKind::kRaw) t->clear_raw_data();
     if (work[i].storage == StorageKind::kTyped) ClearTyped(t);
+  }
+  std::string bare;
+  if (!SerializeDeterministic(model.proto(), &bare)) return Internal(src + ": cannot serialize the graph");
+  c.graph_dictionary = true;
+
+  // Small raw tensors can cost less inside the graph section (a few bytes of
+  // protobuf framing, compressed with the graph) than as payloads with
+  // index records of their own. Each threshold tried keeps the raw tensors
+  // of at most that many bytes in the graph (spliced back into the bare
+  // graph as unpack would splice them) and chooses shared tables for the
+  // rest; the smallest artifact wins, the lowest threshold on ties. The
+  // graph and index of each are sized at a fast zstd level (at level 19 a
+  // 15 kB graph takes 6 ms, at level 9 0.4 ms, and sizes differ by 1-4%
+  // alike for all thresholds); the winner's are then compressed at the
+  // requested level.
+  std::vector<uint64_t> thresholds = {0};
+  for (uint64_t t = 128; t <= options.inline_up_to; t *= 2) thresholds.push_back(t);
+  auto inlined = [&](size_t i, uint64_t threshold) {
+    return keep[i] && work[i].storage == StorageKind::kRaw && work[i].view.packed_bytes() <= threshold;
+  };
+  const int sizing_level = std::min(options.level, kSizingLevel);
+  struct Layout {
+    bool tried = false;
+    uint64_t bytes = UINT64_MAX;
+    std::vector<SharedTable> tables;
+    std::vector<uint8_t> graph;  // the serialized graph
+  };
+  std::vector<Layout> layouts(thresholds.size());
+  for (size_t k = 1; k < thresholds.size(); ++k) {
+    for (size_t i = 0; i < work.size() && !layouts[k].tried; ++i) {
+      layouts[k].tried = inlined(i, thresholds[k]) && !inlined(i, thresholds[k - 1]);
+    }
+  }
+  layouts[0].tried = true;
+  ParallelFor(thresholds.size(), threads, [&](size_t k) {
+    Layout& l = layouts[k];
+    if (!l.tried) return;
+    std::vector<const TensorPlan*> planned;
+    std::vector<TensorInfo> spliced;
+    std::vector<std::span<const uint8_t>> data;
+    for (size_t i = 0; i < work.size(); ++i) {
+      if (inlined(i, thresholds[k])) {
+        const TensorView& v = work[i].view;
+        spliced.push_back({.name = work[i].entry->name, .dtype = static_cast<int32_t>(v.dtype()), .shape = v.shape(),
+                           .bytes = v.packed_bytes()});
+        data.push_back(copies[i]);
+      } else if (plans[i]) {
+        planned.push_back(&*plans[i]);
+      }
+    }
+    l.tables = ChooseSharedTables(planned);
+    SharedTableMap refs;
+    for (size_t j = 0; j < l.tables.size(); ++j) refs[l.tables[j].kind] = {static_cast<uint32_t>(j), &l.tables[j].lengths};
+    std::vector<uint8_t> graph(bare.begin(), bare.end());
+    if (!spliced.empty()) {
+      SplicedModel m;
+      std::string error;
+      if (!SpliceModel(graph, spliced, data, &m, &error)) return;  // cannot happen: the graph was just made; never chosen
+      std::vector<uint8_t> joined;
+      joined.reserve(m.size);
+      for (const auto& piece : m.pieces) joined.insert(joined.end(), piece.begin(), piece.end());
+      graph = std::move(joined);
+    }
+    // The artifact's size, with the planned payloads' sizes and their names'
+    // hashes standing in for their checksums.
+    ArtifactContents sized;
+    sized.graph_dictionary = true;
+    sized.exact_onnx = c.exact_onnx;
+    sized.onnx_size = c.onnx_size;
+    sized.onnx_checksum = c.onnx_checksum;
+    sized.index_level = sizing_level;
+    StreamOptions so;
+    so.zstd_level = sizing_level;
+    so.force_zstd = true;
+    so.graph_dictionary = true;
+    EncodeStream(graph, so, &sized.skeleton);
+    l.graph = std::move(graph);
+    for (const SharedTable& t : l.tables) sized.tables.push_back(t.lengths);
+    for (const PendingFile& f : c.files) sized.files.push_back({f.name, f.size, f.checksum, f.residue});
+    for (size_t i = 0; i < work.size(); ++i) {
+      if (!keep[i] || inlined(i, thresholds[k])) continue;
+      PendingTensor t = Pending(i);
+      if (plans[i]) {
+        const TensorPlan::Sizing z = plans[i]->Size(&refs);
+        t.encoder = z.encoder;
+        t.planned_size = z.bytes;
+        t.payload_checksum = Checksum(t.name.data(), t.name.size());
+      } else {
+        t.encoder = encoded[i].encoder;
+        t.planned_size = encoded[i].payload.size();
+        t.payload_checksum = checksums[i];
+      }
+      sized.tensors.push_back(std::move(t));
+    }
+    l.bytes = ArtifactBytes(sized);
+  });
+  size_t best = 0;
+  for (size_t k = 1; k < layouts.size(); ++k) {
+    if (layouts[k].tried && layouts[k].bytes < layouts[best].bytes) best = k;
+  }
+  const uint64_t threshold = thresholds[best];
+  const std::vector<SharedTable> tables = std::move(layouts[best].tables);
+  // The graph is compressed beside the writing of the small tensors.
+  std::jthread graph_thread([&] {
+    StreamOptions so;
+    so.zstd_level = options.level;
+    so.force_zstd = true;
+    so.graph_dictionary = true;
+    EncodeStream(layouts[best].graph, so, &c.skeleton);
+  });
+
+  SharedTableMap refs;
+  for (size_t j = 0; j < tables.size(); ++j) refs[tables[j].kind] = {static_cast<uint32_t>(j), &tables[j].lengths};
+  SharedTables lengths;
+  for (const auto& t : tables) lengths.push_back(t.lengths);
+  ParallelFor(small.size(), threads, [&](size_t k) {
+    const size_t i = small[k];
+    if (plans[i] && !inlined(i, threshold)) finish(i, plans[i]->Write(&refs), &lengths);
+    plans[i].reset();
+  });
+  graph_thread.join();
+  layouts.clear();
+  for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
+  c.tables = std::move(lengths);
+
+  for (size_t i = 0; i < work.size(); ++i) {
+    if (!keep[i]) continue;
+    if (inlined(i, threshold)) {
+      ++report.graph_tensors;
+      continue;
+    }
+    PendingTensor t = Pending(i);
+    t.encoder = encoded[i].encoder;
+    t.payload = std::move(encoded[i].payload);
+    t.payload_checksum = checksums[i];
     PackedTensorReport r;
-    r.name = pending[i].name;
-    r.dtype = pending[i].dtype;
-    r.shape = pending[i].shape;
+    r.name = t.name;
+    r.dtype = t.dtype;
+    r.shape = t.shape;
     r.bytes = work[i].view.packed_bytes();
-    r.stored_bytes = pending[i].payload.size();
-    r.encoder = pending[i].encoder;
-    r.bound_bits = bounds[i];
+    r.stored_bytes = t.payload.size();
+    r.encoder = t.encoder;
+    r.bound_bits = encoded[i].bound_bits;
     report.tensors.push_back(std::move(r));
-    c.tensors.push_back(std::move(pending[i]));
+    c.tensors.push_back(std::move(t));
   }
   work.clear();
-  std::string skeleton;
-  if (!SerializeDeterministic(model.proto(), &skeleton)) return Internal(src + ": cannot serialize the graph");
-  StreamOptions so;
-  so.zstd_level = options.level;
-  so.force_zstd = true;
-  so.graph_dictionary = true;
-  c.graph_dictionary = true;
-  EncodeStream(std::span(reinterpret_cast<const uint8_t*>(skeleton.data()), skeleton.size()), so, &c.skeleton);
   report.graph_stored_bytes = c.skeleton.size();
   report.shared_tables = c.tables.size();
   for (const CodeLengths& l : c.tables) report.shared_table_bytes += TableBytes(l);
