@@ -31,4 +31,13 @@ Status CheckNotSameFile(const std::filesystem::path& input, const std::filesyste
   return Status::Ok();
 }
 
+int RunApp(CLI::App& app, int argc, char** argv, const int* exit_code) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  }
+  return *exit_code;
+}
+
 }  // namespace modelpress::cli

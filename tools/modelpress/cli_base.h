@@ -2,6 +2,8 @@
 // codes, error reporting, and the allocator (cli_common.h adds the rest).
 #pragma once
 
+#include <CLI/CLI.hpp>
+
 #include <filesystem>
 
 #include "modelpress/status.h"
@@ -26,6 +28,11 @@ int Fail(const Status& status);
 
 // Refuses an output path that is the input file itself: inputs are never modified.
 Status CheckNotSameFile(const std::filesystem::path& input, const std::filesystem::path& output);
+
+// Parses argv with `app`, whose subcommands' callbacks set `*exit_code`,
+// and returns the exit code: theirs, 0 after --help or --version, or
+// kExitUsage for bad flags (with CLI11's message).
+int RunApp(CLI::App& app, int argc, char** argv, const int* exit_code);
 
 // Tunes malloc for model-sized buffers (allocator.cc); called first in main.
 void TuneAllocator();

@@ -18,11 +18,5 @@ extern "C" __attribute__((visibility("default"))) int modelpress_cli_main(int ar
   modelpress::cli::SetupEval(app, &exit_code);
   modelpress::cli::SetupQuantize(app, &exit_code);
   modelpress::cli::SetupCompress(app, &exit_code);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : modelpress::cli::kExitUsage;
-  }
-  return exit_code;
+  return modelpress::cli::RunApp(app, argc, argv, &exit_code);
 }

@@ -34,13 +34,7 @@ int RunUnpack(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = modelpress::cli::kExitOk;
   modelpress::cli::SetupUnpack(app, &exit_code);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
-    return code == 0 ? 0 : modelpress::cli::kExitUsage;
-  }
-  return exit_code;
+  return modelpress::cli::RunApp(app, argc, argv, &exit_code);
 }
 
 }  // namespace
