@@ -206,8 +206,7 @@ class Splicer {
       node_growth.erase(it);
     }
     if (!tensors.empty()) Grow(graph_, graph_growth);
-    Emit();
-    return true;
+    return Emit() || Malformed("overlapping tensors");
   }
 
  private:
@@ -379,7 +378,8 @@ class Splicer {
     return grown + len.size() - (s.begin - s.len_at);
   }
 
-  void Emit() {
+  // False if edits overlap, which a graph parsed as a tree cannot produce.
+  bool Emit() {
     std::stable_sort(edits_.begin(), edits_.end(), [](const Edit& a, const Edit& b) { return a.pos < b.pos; });
     size_t pos = 0;
     auto add = [&](std::span<const uint8_t> piece) {
@@ -388,11 +388,13 @@ class Splicer {
       out_->size += piece.size();
     };
     for (const Edit& e : edits_) {
+      if (e.pos < pos) return false;
       add(buf_.subspan(pos, e.pos - pos));
       add(e.bytes);
       pos = e.pos + e.skip;
     }
     add(buf_.subspan(pos));
+    return true;
   }
 
   std::span<const uint8_t> buf_;
