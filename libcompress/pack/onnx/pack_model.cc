@@ -105,6 +105,22 @@ struct SharedTable {
   CodeLengths lengths{};
 };
 
+// How the streams see `tables`: table j under its kind, with id j.
+SharedTableMap RefsOf(const std::vector<SharedTable>& tables) {
+  SharedTableMap refs;
+  for (size_t j = 0; j < tables.size(); ++j) refs[tables[j].kind] = {static_cast<uint32_t>(j), &tables[j].lengths};
+  return refs;
+}
+
+// The graph section's stream: zstd at `level` with the graph dictionary.
+StreamOptions GraphStreamOptions(int level) {
+  StreamOptions so;
+  so.zstd_level = level;
+  so.force_zstd = true;
+  so.graph_dictionary = true;
+  return so;
+}
+
 // Shared code tables (docs/artifact_format.md, Stream mode 5). A stream of
 // a small tensor pays for a code table of its own, often more than for its
 // codes. Streams of the same kind (the gap symbols, or the nonzero int8
@@ -133,8 +149,7 @@ std::vector<SharedTable> ChooseSharedTables(const std::vector<const TensorPlan*>
   // Dropping a table changes which candidates win, so repeat until every
   // table offered pays (each round drops at least one).
   while (!offered.empty()) {
-    SharedTableMap refs;
-    for (size_t j = 0; j < offered.size(); ++j) refs[offered[j].kind] = {static_cast<uint32_t>(j), &offered[j].lengths};
+    const SharedTableMap refs = RefsOf(offered);
     std::vector<uint64_t> saved(offered.size(), 0);
     uint64_t total = 0;
     for (const TensorPlan* p : plans) {
@@ -393,8 +408,7 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
       }
     }
     l.tables = ChooseSharedTables(planned);
-    SharedTableMap refs;
-    for (size_t j = 0; j < l.tables.size(); ++j) refs[l.tables[j].kind] = {static_cast<uint32_t>(j), &l.tables[j].lengths};
+    const SharedTableMap refs = RefsOf(l.tables);
     std::vector<uint8_t> graph(bare.begin(), bare.end());
     if (!spliced.empty()) {
       SplicedModel m;
@@ -413,14 +427,10 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     sized.onnx_size = c.onnx_size;
     sized.onnx_checksum = c.onnx_checksum;
     sized.index_level = sizing_level;
-    StreamOptions so;
-    so.zstd_level = sizing_level;
-    so.force_zstd = true;
-    so.graph_dictionary = true;
-    EncodeStream(graph, so, &sized.skeleton);
+    EncodeStream(graph, GraphStreamOptions(sizing_level), &sized.skeleton);
     l.graph = std::move(graph);
     for (const SharedTable& t : l.tables) sized.tables.push_back(t.lengths);
-    for (const PendingFile& f : c.files) sized.files.push_back({f.name, f.size, f.checksum, f.residue});
+    sized.files = c.files;
     for (size_t i = 0; i < work.size(); ++i) {
       if (!keep[i] || inlined(i, thresholds[k])) continue;
       PendingTensor t = Pending(i);
@@ -445,16 +455,9 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
   const uint64_t threshold = thresholds[best];
   const std::vector<SharedTable> tables = std::move(layouts[best].tables);
   // The graph is compressed beside the writing of the small tensors.
-  std::jthread graph_thread([&] {
-    StreamOptions so;
-    so.zstd_level = options.level;
-    so.force_zstd = true;
-    so.graph_dictionary = true;
-    EncodeStream(layouts[best].graph, so, &c.skeleton);
-  });
+  std::jthread graph_thread([&] { EncodeStream(layouts[best].graph, GraphStreamOptions(options.level), &c.skeleton); });
 
-  SharedTableMap refs;
-  for (size_t j = 0; j < tables.size(); ++j) refs[tables[j].kind] = {static_cast<uint32_t>(j), &tables[j].lengths};
+  const SharedTableMap refs = RefsOf(tables);
   SharedTables lengths;
   for (const auto& t : tables) lengths.push_back(t.lengths);
   ParallelFor(small.size(), threads, [&](size_t k) {

@@ -1,5 +1,7 @@
 #include "reader/model_splice.h"
 
+#include "container/stream.h"
+
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -22,14 +24,6 @@ constexpr uint32_t kDims = 1, kDataType = 2, kFloatData = 4, kInt32Data = 5, kSt
                    kRawData = 9, kDoubleData = 10, kUint64Data = 11, kDataLocation = 14;
 }
 constexpr uint64_t kDataLocationExternal = 1;
-
-void PutVarint(uint64_t v, std::string* out) {
-  while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
-    v >>= 7;
-  }
-  out->push_back(static_cast<char>(v));
-}
 
 // One field of a message. For length-delimited fields the content is
 // [begin, end) and its length varint starts at len_at.
@@ -84,13 +78,10 @@ class Fields {
 
  private:
   bool Varint(uint64_t* v) {
-    *v = 0;
-    for (int shift = 0; shift < 64 && pos_ < end_; shift += 7) {
-      const uint8_t b = buf_[pos_++];
-      *v |= static_cast<uint64_t>(b & 0x7F) << shift;
-      if (!(b & 0x80)) return true;
-    }
-    return false;
+    std::span<const uint8_t> rest = buf_.subspan(pos_, end_ - pos_);
+    if (!GetVarint(&rest, v)) return false;
+    pos_ = end_ - rest.size();
+    return true;
   }
   bool Fail() {
     ok_ = false;
@@ -149,8 +140,8 @@ std::optional<TypedField> TypedFieldOf(int32_t dtype) {
 
 // Packed varints of the elements of `data` as protobuf writes them: signed
 // values as their 64-bit two's complement.
-std::string Varints(std::span<const uint8_t> data, const TypedField& f) {
-  std::string out;
+std::vector<uint8_t> Varints(std::span<const uint8_t> data, const TypedField& f) {
+  std::vector<uint8_t> out;
   out.reserve(data.size() + data.size() / 2);
   for (size_t i = 0; i + f.width <= data.size(); i += f.width) {
     uint64_t u = 0;
@@ -167,8 +158,6 @@ struct Edit {
   size_t skip = 0;
   std::span<const uint8_t> bytes;
 };
-
-std::span<const uint8_t> Bytes(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
 
 class Splicer {
  public:
@@ -340,28 +329,21 @@ class Splicer {
     }
     *grown = 0;
     if (external) return true;
-    std::string& header = out_->owned.emplace_back();
+    std::vector<uint8_t>& header = out_->owned.emplace_back();
     std::span<const uint8_t> body = data;
-    if (typed && typed->encoding != 0) body = Bytes(out_->owned.emplace_back(Varints(data, *typed)));
+    if (typed && typed->encoding != 0) body = out_->owned.emplace_back(Varints(data, *typed));
     PutVarint(uint64_t{number} << 3 | kLength, &header);
     PutVarint(body.size(), &header);
-    edits_.push_back({insert_at, 0, Bytes(header)});
+    edits_.push_back({insert_at, 0, header});
     edits_.push_back({insert_at, 0, body});
     *grown = header.size() + body.size();
     return true;
   }
 
   bool PackedVarints(const Field& f, std::vector<int64_t>* out) {
-    size_t pos = f.begin;
-    while (pos < f.end) {
+    for (std::span<const uint8_t> rest = buf_.subspan(f.begin, f.end - f.begin); !rest.empty();) {
       uint64_t v = 0;
-      int shift = 0;
-      for (;; shift += 7) {
-        if (pos >= f.end || shift >= 64) return false;
-        const uint8_t b = buf_[pos++];
-        v |= static_cast<uint64_t>(b & 0x7F) << shift;
-        if (!(b & 0x80)) break;
-      }
+      if (!GetVarint(&rest, &v)) return false;
       out->push_back(static_cast<int64_t>(v));
     }
     return true;
@@ -372,9 +354,9 @@ class Splicer {
   uint64_t Grow(const Span& s, uint64_t grown) {
     if (grown == 0) return 0;
     const uint64_t length = s.length() + grown;
-    std::string& len = out_->owned.emplace_back();
+    std::vector<uint8_t>& len = out_->owned.emplace_back();
     PutVarint(length, &len);
-    edits_.push_back({s.len_at, s.begin - s.len_at, Bytes(len)});
+    edits_.push_back({s.len_at, s.begin - s.len_at, len});
     return grown + len.size() - (s.begin - s.len_at);
   }
 

@@ -21,7 +21,7 @@ namespace modelpress::pack {
 // graph section, the data passed to SpliceModel and `owned`.
 struct SplicedModel {
   std::vector<std::span<const uint8_t>> pieces;
-  std::deque<std::string> owned;
+  std::deque<std::vector<uint8_t>> owned;
   uint64_t size = 0;
 };
 

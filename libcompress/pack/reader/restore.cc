@@ -1,8 +1,5 @@
 #include <algorithm>
-#include <climits>
-#include <cstring>
-#include <map>
-#include <optional>
+#include <memory>
 
 #include "container/atomic_file.h"
 #include "container/checksum.h"
@@ -122,9 +119,8 @@ Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const st
     sum.Update(piece.data(), piece.size());
     MP_RETURN_IF_ERROR(model_file->Write(piece.data(), piece.size()));
   }
-  const uint64_t written = model.size;
   if (info.exact_onnx) {
-    if (written != info.onnx_size || sum.Digest() != info.onnx_checksum) {
+    if (model.size != info.onnx_size || sum.Digest() != info.onnx_checksum) {
       return Corrupt(src + ": the restored model does not match the checksum of the packed file");
     }
     report.byte_exact_checked = true;
