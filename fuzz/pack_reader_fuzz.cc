@@ -1,8 +1,9 @@
 // libFuzzer target for the artifact reader: any byte string must open or be
-// refused with a Status, and every tensor, the graph and the residues must
-// decode or be refused, and the decoded tensors be spliced into the graph
-// as unpack does or be refused, without crashes, sanitizer reports or
-// allocations beyond the reader's limits.
+// refused with a Status; every tensor, the graph and the residues must
+// decode or be refused; the decoded tensors must be spliced into the graph
+// as unpack does, and the tensors the graph holds listed, or be refused;
+// all without crashes, sanitizer reports or allocations beyond the reader's
+// limits.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -32,6 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::string error;
     (void)modelpress::pack::SpliceModel({reinterpret_cast<const uint8_t*>(graph->data()), graph->size()},
                                         reader->tensors(), spans, &model, &error);
+    std::vector<modelpress::pack::InlineTensor> inline_tensors;
+    (void)modelpress::pack::FindInlineTensors({reinterpret_cast<const uint8_t*>(graph->data()), graph->size()},
+                                              &inline_tensors, &error);
   }
   for (size_t f = 0; f < reader->info().files.size(); ++f) (void)reader->ReadResidue(f);
   return 0;

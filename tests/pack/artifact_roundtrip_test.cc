@@ -14,6 +14,7 @@
 #include "modelpress/onnx_io.h"
 #include "modelpress/pack.h"
 #include "onnx/skeleton.h"
+#include "reader/model_splice.h"
 #include "support/model_builder.h"
 #include "support/test_paths.h"
 
@@ -424,6 +425,103 @@ TEST(ArtifactRoundTrip, SplicedModelIsProtobufsSerialization) {
   ASSERT_TRUE(u.ok()) << u.status().message();
   EXPECT_FALSE(u->byte_exact_checked);
   EXPECT_EQ(ReadFile(dir / "u.onnx"), expected);
+
+  // With every tensor left in the graph section, a reader finds each one
+  // there: raw and typed, initializer and Constant, every dtype.
+  o.min_tensor_bytes = uint64_t{1} << 40;
+  r = PackModel(dir / "m.onnx", dir / "g.mpk", o);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->tensors.empty());
+  auto reader = Reader::Open(dir / "g.mpk");
+  ASSERT_TRUE(reader.ok()) << reader.status().message();
+  auto in_graph = ReadGraphTensors(*reader);
+  ASSERT_TRUE(in_graph.ok()) << in_graph.status().message();
+  ASSERT_EQ(in_graph->size(), static_cast<size_t>(n));
+  for (const GraphTensor& t : *in_graph) {
+    auto view = m->View(t.info.name);
+    ASSERT_TRUE(view.ok()) << t.info.name;
+    EXPECT_EQ(t.info.dtype, static_cast<int32_t>(view->dtype())) << t.info.name;
+    EXPECT_EQ(t.info.shape, view->shape()) << t.info.name;
+    EXPECT_EQ(t.info.storage, view->storage() == Storage::kRaw ? 0 : 1) << t.info.name;
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(t.data.data()), t.data.size()), Packed(*view)) << t.info.name;
+  }
+}
+
+// Typed fields in the graph section are read in either wire form protobuf
+// accepts (packed, or one field per entry) and narrowed as ONNX's readers
+// do; data that does not fit the shape is refused with the tensor named.
+TEST(ArtifactRoundTrip, GraphTensorsAreReadFromEitherWireForm) {
+  auto tag = [](uint32_t field, uint8_t type, std::string* out) {
+    uint64_t v = uint64_t{field} << 3 | type;
+    do {
+      out->push_back(static_cast<char>((v & 0x7f) | (v > 0x7f ? 0x80 : 0)));
+      v >>= 7;
+    } while (v);
+  };
+  auto varint = [&](uint64_t v, std::string* out) {
+    do {
+      out->push_back(static_cast<char>((v & 0x7f) | (v > 0x7f ? 0x80 : 0)));
+      v >>= 7;
+    } while (v);
+  };
+  auto length_field = [&](uint32_t field, const std::string& body, std::string* out) {
+    tag(field, 2, out);
+    varint(body.size(), out);
+    *out += body;
+  };
+  // TensorProto fields: dims 1, data_type 2, float_data 4, int32_data 5, name 8, raw_data 9.
+  auto tensor = [&](const std::string& name, int64_t dim, int dtype, const std::string& data_fields) {
+    std::string t;
+    tag(1, 0, &t);
+    varint(static_cast<uint64_t>(dim), &t);
+    tag(2, 0, &t);
+    varint(static_cast<uint64_t>(dtype), &t);
+    t += data_fields;
+    length_field(8, name, &t);
+    return t;
+  };
+  std::string floats;  // float_data as three fixed32 fields
+  for (float f : {1.5f, -2.0f, 0.25f}) {
+    tag(4, 5, &floats);
+    floats.append(reinterpret_cast<const char*>(&f), 4);
+  }
+  std::string int8s;  // int32_data as varint fields: int8 values, negatives as 64-bit two's complement
+  for (int v : {-128, 5, -1, 127}) {
+    tag(5, 0, &int8s);
+    varint(static_cast<uint64_t>(static_cast<int64_t>(v)), &int8s);
+  }
+  auto graph_of = [&](const std::vector<std::string>& tensors) {
+    std::string g;
+    for (const std::string& t : tensors) length_field(5, t, &g);
+    std::string model;
+    length_field(7, g, &model);
+    return model;
+  };
+  auto find = [](const std::string& model, std::vector<InlineTensor>* out, std::string* error) {
+    return FindInlineTensors({reinterpret_cast<const uint8_t*>(model.data()), model.size()}, out, error);
+  };
+  std::vector<InlineTensor> found;
+  std::string error;
+  const std::string model = graph_of({tensor("f", 3, 1, floats), tensor("q", 4, 3, int8s)});
+  ASSERT_TRUE(find(model, &found, &error)) << error;
+  ASSERT_EQ(found.size(), 2u);
+  const float want_f[] = {1.5f, -2.0f, 0.25f};
+  EXPECT_EQ(found[0].info.name, "f");
+  EXPECT_EQ(found[0].info.storage, 1);
+  ASSERT_EQ(found[0].data().size(), sizeof want_f);
+  EXPECT_EQ(std::memcmp(found[0].data().data(), want_f, sizeof want_f), 0);
+  const int8_t want_q[] = {-128, 5, -1, 127};
+  ASSERT_EQ(found[1].data().size(), sizeof want_q);
+  EXPECT_EQ(std::memcmp(found[1].data().data(), want_q, sizeof want_q), 0);
+
+  std::string raw;  // 3 float32 need 12 bytes
+  length_field(9, std::string(11, '\0'), &raw);
+  EXPECT_FALSE(find(graph_of({tensor("short", 3, 1, raw)}), &found, &error));
+  EXPECT_NE(error.find("'short'"), std::string::npos) << error;
+  EXPECT_FALSE(find(graph_of({tensor("fewer", 4, 1, floats)}), &found, &error));
+  EXPECT_NE(error.find("'fewer'"), std::string::npos) << error;
+  EXPECT_FALSE(find(graph_of({tensor("negative", -3, 1, floats)}), &found, &error));
+  EXPECT_NE(error.find("'negative'"), std::string::npos) << error;
 }
 
 // Small tensors whose index records and stream headers cost more than
@@ -487,6 +585,16 @@ TEST(ArtifactRoundTrip, SmallTensorsStayInTheGraphWhenThatIsSmaller) {
   ASSERT_TRUE(reader.ok()) << reader.status().message();
   EXPECT_EQ(reader->tensors().size(), r->tensors.size());
   for (int k = 0; k < 3; ++k) EXPECT_NE(reader->FindTensor("layer" + std::to_string(k) + ".weight"), nullptr);
+  // The tensors kept in the graph are found there, with their data.
+  auto in_graph = ReadGraphTensors(*reader);
+  ASSERT_TRUE(in_graph.ok()) << in_graph.status().message();
+  EXPECT_EQ(in_graph->size(), r->graph_tensors);
+  for (const GraphTensor& t : *in_graph) {
+    EXPECT_EQ(reader->FindTensor(t.info.name), nullptr) << t.info.name;
+    auto view = m->View(t.info.name);
+    ASSERT_TRUE(view.ok()) << t.info.name;
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(t.data.data()), t.data.size()), Packed(*view)) << t.info.name;
+  }
   ASSERT_TRUE(UnpackModel(dir / "m.mpk", dir / "u.onnx").ok());
   EXPECT_EQ(ReadFile(dir / "u.onnx"), ReadFile(dir / "m.onnx"));
 }

@@ -42,6 +42,19 @@ TEST(PackCli, PackUnpackInspectAndTensorExtraction) {
   EXPECT_NE(npy.find("'shape': (100,)"), std::string::npos);
   EXPECT_EQ(npy.size() % 64, 400u % 64);  // 64-byte aligned header, then 100 float32
 
+  // With every tensor left in the graph section, --tensor finds it there and
+  // writes the same file; inspect counts the tensors the graph holds.
+  const std::string all_inline = (dir / "inline.mpk").string();
+  r = RunCommand(Cli() + " pack " + ShellQuote(model.string()) + " -o " + ShellQuote(all_inline) +
+                 " --min-tensor-bytes 1000000000");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = RunCommand(Cli() + " unpack " + ShellQuote(all_inline) + " --tensor fc2.bias -o " + ShellQuote((dir / "g.npy").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(testing::ReadFile(dir / "g.npy"), npy);
+  r = RunCommand(Cli() + " inspect " + ShellQuote(all_inline));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("holding 6 tensors"), std::string::npos) << r.out;
+
   r = RunCommand(Cli() + " unpack " + ShellQuote(mpk) + " --tensor nope -o " + ShellQuote((dir / "n.npy").string()));
   EXPECT_EQ(r.exit_code, 3);
   EXPECT_NE(r.err.find("nope"), std::string::npos);

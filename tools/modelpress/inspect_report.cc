@@ -174,6 +174,18 @@ Result<nlohmann::json> InspectArtifactJson(const std::string& path) {
   }
   j["totals"] = {{"tensors", reader.tensors().size()}, {"bytes", bytes}, {"stored_bytes", stored},
                  {"bound_bytes", bound / 8}, {"elements", elements}};
+  // Tensors the graph section holds with their data; the graph's stored
+  // bytes include them.
+  MP_ASSIGN_OR_RETURN(const std::vector<pack::GraphTensor> inline_tensors, pack::ReadGraphTensors(reader));
+  j["graph_tensors"] = nlohmann::json::array();
+  uint64_t inline_bytes = 0;
+  for (const pack::GraphTensor& g : inline_tensors) {
+    inline_bytes += g.info.bytes;
+    j["graph_tensors"].push_back({{"name", g.info.name}, {"dtype", DTypeName(g.info.dtype)}, {"shape", g.info.shape},
+                                  {"bytes", g.info.bytes}, {"storage", g.info.storage == 0 ? "raw" : "typed"}});
+  }
+  j["graph"]["tensors"] = inline_tensors.size();
+  j["graph"]["tensor_bytes"] = inline_bytes;
   return j;
 }
 

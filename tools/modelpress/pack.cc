@@ -89,7 +89,12 @@ int RunInspectArtifact(const std::string& path, bool json) {
             << (exact ? "the same bytes (checked)" : "every tensor and the graph exactly") << "\n";
   std::cout << "graph     " << HumanBytes(j["graph"]["stored_bytes"].get<uint64_t>()) << " stored ("
             << HumanBytes(j["graph"]["bytes"].get<uint64_t>()) << " serialized, zstd"
-            << (j["graph"]["dictionary"].get<bool>() ? " with the built-in graph dictionary" : "") << ")\n";
+            << (j["graph"]["dictionary"].get<bool>() ? " with the built-in graph dictionary" : "") << ")";
+  if (const uint64_t n = j["graph"]["tensors"].get<uint64_t>(); n > 0) {
+    std::cout << ", holding " << n << " tensor" << (n == 1 ? "" : "s") << " ("
+              << HumanBytes(j["graph"]["tensor_bytes"].get<uint64_t>()) << ") with their data";
+  }
+  std::cout << "\n";
   if (const uint64_t n = j["shared_tables"]["count"].get<uint64_t>(); n > 0) {
     std::cout << "tables    " << n << " shared code table" << (n == 1 ? "" : "s") << ", "
               << HumanBytes(j["shared_tables"]["bytes"].get<uint64_t>())

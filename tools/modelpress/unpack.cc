@@ -1,5 +1,6 @@
 // modelpress unpack ARTIFACT -o OUT.onnx [--tensor NAME | --graph]: restore
 // the ONNX model, or write one tensor as .npy, or the graph section.
+#include <algorithm>
 #include <iostream>
 
 #include "cli_base.h"
@@ -29,9 +30,19 @@ int RunUnpack(const UnpackCliOptions& o) {
   if (!o.tensor.empty()) {
     auto reader = pack::Reader::Open(o.artifact);
     if (!reader.ok()) return Fail(reader.status());
-    const pack::TensorInfo* t = reader->FindTensor(o.tensor);
-    if (t == nullptr) return Fail(NotFound(o.artifact + ": no tensor '" + o.tensor + "' with its own payload"));
-    if (auto s = pack::WriteTensorNpy(*reader, *t, o.output); !s.ok()) return Fail(s);
+    Status written;
+    if (const pack::TensorInfo* t = reader->FindTensor(o.tensor)) {
+      written = pack::WriteTensorNpy(*reader, *t, o.output);
+    } else {
+      // Small tensors live in the graph section with their data.
+      auto inline_tensors = pack::ReadGraphTensors(*reader);
+      if (!inline_tensors.ok()) return Fail(inline_tensors.status());
+      auto it = std::find_if(inline_tensors->begin(), inline_tensors->end(),
+                             [&](const pack::GraphTensor& g) { return g.info.name == o.tensor; });
+      if (it == inline_tensors->end()) return Fail(NotFound(o.artifact + ": no tensor '" + o.tensor + "'"));
+      written = pack::WriteTensorNpy(it->info, it->data, o.output, reader->name());
+    }
+    if (!written.ok()) return Fail(written);
     std::cout << "wrote " << o.output << "\n";
     return kExitOk;
   }

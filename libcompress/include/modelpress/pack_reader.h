@@ -149,10 +149,29 @@ struct UnpackReport {
 Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const std::filesystem::path& onnx,
                                  const UnpackOptions& options = {});
 
+// A tensor the graph section holds with its data instead of a payload of
+// its own: one smaller than pack's --min-tensor-bytes, or a raw tensor of
+// up to --inline-up-to bytes that pack kept there because the artifact came
+// out smaller. Reader::tensors() does not list these.
+struct GraphTensor {
+  TensorInfo info;              // storage 0 (raw_data) or 1 (typed field); stored_bytes 0: the graph section's zstd holds it
+  std::vector<std::byte> data;  // its elements, packed little-endian as ReadTensor gives a payload's
+};
+
+// Decodes the graph section and returns the tensors it holds with their
+// data, in graph order: initializers and Constant values of the main graph
+// with a fixed element size that the index does not list. (An external-data
+// tensor too small for a payload stays in its file's residue, not here.)
+Result<std::vector<GraphTensor>> ReadGraphTensors(const Reader& reader);
+
 // Writes one tensor as a NumPy .npy file (format 1.0, C order), atomically.
 // Types NumPy lacks are written as unsigned integers of the same width
 // holding the bits: bfloat16 as <u2, the float8 types as |u1.
 Status WriteTensorNpy(const Reader& reader, const TensorInfo& tensor, const std::filesystem::path& path);
+// The same for a tensor already decoded (`data`: tensor.bytes packed
+// little-endian elements); `source` names the artifact in errors.
+Status WriteTensorNpy(const TensorInfo& tensor, std::span<const std::byte> data, const std::filesystem::path& path,
+                      const std::string& source);
 
 // Writes the decoded graph section (the serialized ModelProto without the
 // indexed tensors' data), atomically.

@@ -1,11 +1,13 @@
 #include "reader/model_splice.h"
 
+#include "codec/tensor_codec.h"
 #include "container/stream.h"
 
 #include <algorithm>
 #include <cstring>
 #include <map>
 #include <optional>
+#include <set>
 #include <string_view>
 
 namespace modelpress::pack {
@@ -159,46 +161,12 @@ struct Edit {
   std::span<const uint8_t> bytes;
 };
 
-class Splicer {
- public:
-  Splicer(std::span<const uint8_t> graph, SplicedModel* out, std::string* error) : buf_(graph), out_(out), error_(error) {}
+// The tensors of a graph section that can take a payload (Sites), found by
+// walking its wire format.
+class GraphWalker {
+ protected:
+  GraphWalker(std::span<const uint8_t> graph, std::string* error) : buf_(graph), error_(error) {}
 
-  bool Run(std::span<const TensorInfo> tensors, std::span<const std::span<const uint8_t>> data) {
-    if (!FindSites()) return false;
-    std::map<std::string_view, Site*> by_name;
-    for (Site& s : sites_) by_name.emplace(s.name, &s);  // the first of a name, as the packer saw it
-    // Growth of each enclosing message's content, keyed by where its length is.
-    std::map<size_t, uint64_t> node_growth;
-    uint64_t graph_growth = 0;
-    for (size_t i = 0; i < tensors.size(); ++i) {
-      const TensorInfo& t = tensors[i];
-      auto it = by_name.find(t.name);
-      if (it == by_name.end()) return Error("tensor '" + t.name + "' is not in the graph");
-      Site& site = *it->second;
-      if (site.used) return Error("tensor '" + t.name + "' appears twice in the index");
-      site.used = true;
-      uint64_t grown = 0;
-      if (!Insert(t, site.tensor, data[i], &grown)) return false;
-      grown = Grow(site.tensor, grown);
-      if (site.node) {
-        grown = Grow(*site.attribute, grown);
-        node_growth[site.node->len_at] += grown;
-      } else {
-        graph_growth += grown;
-      }
-    }
-    for (const Site& s : sites_) {
-      if (!s.node) continue;
-      auto it = node_growth.find(s.node->len_at);
-      if (it == node_growth.end()) continue;
-      graph_growth += Grow(*s.node, it->second);
-      node_growth.erase(it);
-    }
-    if (!tensors.empty()) Grow(graph_, graph_growth);
-    return Emit() || Malformed("overlapping tensors");
-  }
-
- private:
   bool Error(std::string message) {
     *error_ = std::move(message);
     return false;
@@ -235,6 +203,72 @@ class Splicer {
     return true;
   }
 
+  // The fields of a TensorProto that say what it is and whether it holds data.
+  struct TensorFields {
+    int64_t dtype = 0;
+    std::vector<int64_t> dims;
+    bool external = false;          // data_location is EXTERNAL
+    bool holds_data = false;        // a data field is present (an empty raw_data counts)
+    std::optional<Field> raw;       // the last raw_data field
+    std::vector<Field> typed;       // fields of the typed field `typed_number`, in order
+  };
+  // Reads the TensorProto at `tensor`; collects the fields numbered
+  // `typed_number` (0: none). `first_after` is set to where the first field
+  // numbered above `insert_number` starts (or the tensor's end).
+  bool ReadTensorFields(const Span& tensor, uint32_t typed_number, uint32_t insert_number, TensorFields* t,
+                        size_t* first_after = nullptr) {
+    if (first_after) *first_after = tensor.end;
+    Fields fields(buf_, tensor.begin, tensor.end);
+    for (Field f; fields.Next(&f);) {
+      if (first_after && f.number > insert_number && *first_after == tensor.end) *first_after = f.at;
+      if (typed_number != 0 && f.number == typed_number) t->typed.push_back(f);
+      switch (f.number) {
+        case tensor_field::kDims:
+          if (f.type == kVarint) {
+            t->dims.push_back(static_cast<int64_t>(f.value));
+          } else if (f.type == kLength) {
+            if (!PackedVarints(f, &t->dims)) return Malformed("TensorProto.dims");
+          }
+          break;
+        case tensor_field::kDataType:
+          if (f.type == kVarint) t->dtype = static_cast<int64_t>(f.value);
+          break;
+        case tensor_field::kDataLocation:
+          if (f.type == kVarint) t->external = f.value == kDataLocationExternal;
+          break;
+        case tensor_field::kRawData:
+        case tensor_field::kFloatData:
+        case tensor_field::kInt32Data:
+        case tensor_field::kStringData:
+        case tensor_field::kInt64Data:
+        case tensor_field::kDoubleData:
+        case tensor_field::kUint64Data:
+          // An empty packed field holds nothing (protobuf does not write one);
+          // an empty raw_data is still set.
+          if (f.type != kLength || f.end > f.begin || f.number == tensor_field::kRawData) t->holds_data = true;
+          if (f.number == tensor_field::kRawData && f.type == kLength) t->raw = f;
+          break;
+        default: break;
+      }
+    }
+    return fields.ok() || Malformed("TensorProto");
+  }
+
+  bool PackedVarints(const Field& f, std::vector<int64_t>* out) {
+    for (std::span<const uint8_t> rest = buf_.subspan(f.begin, f.end - f.begin); !rest.empty();) {
+      uint64_t v = 0;
+      if (!GetVarint(&rest, &v)) return false;
+      out->push_back(static_cast<int64_t>(v));
+    }
+    return true;
+  }
+
+  std::span<const uint8_t> buf_;
+  std::string* error_;
+  Span graph_;
+  std::vector<Site> sites_;
+
+ private:
   bool TensorName(const Span& t, std::string_view* name) {
     Fields fields(buf_, t.begin, t.end);
     for (Field f; fields.Next(&f);) {
@@ -274,7 +308,48 @@ class Splicer {
     for (const auto& [attribute, tensor] : values) sites->push_back({output, tensor, node, attribute});
     return true;
   }
+};
 
+class Splicer : GraphWalker {
+ public:
+  Splicer(std::span<const uint8_t> graph, SplicedModel* out, std::string* error) : GraphWalker(graph, error), out_(out) {}
+
+  bool Run(std::span<const TensorInfo> tensors, std::span<const std::span<const uint8_t>> data) {
+    if (!FindSites()) return false;
+    std::map<std::string_view, Site*> by_name;
+    for (Site& s : sites_) by_name.emplace(s.name, &s);  // the first of a name, as the packer saw it
+    // Growth of each enclosing message's content, keyed by where its length is.
+    std::map<size_t, uint64_t> node_growth;
+    uint64_t graph_growth = 0;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const TensorInfo& t = tensors[i];
+      auto it = by_name.find(t.name);
+      if (it == by_name.end()) return Error("tensor '" + t.name + "' is not in the graph");
+      Site& site = *it->second;
+      if (site.used) return Error("tensor '" + t.name + "' appears twice in the index");
+      site.used = true;
+      uint64_t grown = 0;
+      if (!Insert(t, site.tensor, data[i], &grown)) return false;
+      grown = Grow(site.tensor, grown);
+      if (site.node) {
+        grown = Grow(*site.attribute, grown);
+        node_growth[site.node->len_at] += grown;
+      } else {
+        graph_growth += grown;
+      }
+    }
+    for (const Site& s : sites_) {
+      if (!s.node) continue;
+      auto it = node_growth.find(s.node->len_at);
+      if (it == node_growth.end()) continue;
+      graph_growth += Grow(*s.node, it->second);
+      node_growth.erase(it);
+    }
+    if (!tensors.empty()) Grow(graph_, graph_growth);
+    return Emit() || Malformed("overlapping tensors");
+  }
+
+ private:
   // Checks the TensorProto of `t` and records the insertion of its data
   // field; `grown` is set to the bytes added to the tensor's content.
   bool Insert(const TensorInfo& t, const Span& tensor, std::span<const uint8_t> data, uint64_t* grown) {
@@ -287,44 +362,13 @@ class Splicer {
       if (!typed) return Error(where + ": data type " + std::to_string(t.dtype) + " has no typed field");
       number = typed->number;
     }
-    int64_t dtype = 0;
-    std::vector<int64_t> dims;
-    bool holds_data = false, located_external = false;
+    TensorFields fields;
     size_t insert_at = tensor.end;
-    Fields fields(buf_, tensor.begin, tensor.end);
-    for (Field f; fields.Next(&f);) {
-      if (f.number > number && insert_at == tensor.end) insert_at = f.at;
-      switch (f.number) {
-        case tensor_field::kDims:
-          if (f.type == kVarint) {
-            dims.push_back(static_cast<int64_t>(f.value));
-          } else if (f.type == kLength) {
-            if (!PackedVarints(f, &dims)) return Malformed("TensorProto.dims");
-          }
-          break;
-        case tensor_field::kDataType:
-          if (f.type == kVarint) dtype = static_cast<int64_t>(f.value);
-          break;
-        case tensor_field::kDataLocation:
-          if (f.type == kVarint) located_external = f.value == kDataLocationExternal;
-          break;
-        case tensor_field::kRawData:
-        case tensor_field::kFloatData:
-        case tensor_field::kInt32Data:
-        case tensor_field::kStringData:
-        case tensor_field::kInt64Data:
-        case tensor_field::kDoubleData:
-        case tensor_field::kUint64Data:
-          // An empty packed field holds nothing (protobuf does not write one);
-          // an empty raw_data is still set.
-          if (f.type != kLength || f.end > f.begin || f.number == tensor_field::kRawData) holds_data = true;
-          break;
-        default: break;
-      }
+    if (!ReadTensorFields(tensor, 0, number, &fields, &insert_at)) return false;
+    if (fields.dtype != t.dtype || fields.dims != t.shape) {
+      return Error(where + ": type or shape in the index disagrees with the graph");
     }
-    if (!fields.ok()) return Malformed("TensorProto");
-    if (dtype != t.dtype || dims != t.shape) return Error(where + ": type or shape in the index disagrees with the graph");
-    if (holds_data || external != located_external) {
+    if (fields.holds_data || external != fields.external) {
       return Error(where + ": the graph already holds its data, or its storage disagrees with the index");
     }
     *grown = 0;
@@ -337,15 +381,6 @@ class Splicer {
     edits_.push_back({insert_at, 0, header});
     edits_.push_back({insert_at, 0, body});
     *grown = header.size() + body.size();
-    return true;
-  }
-
-  bool PackedVarints(const Field& f, std::vector<int64_t>* out) {
-    for (std::span<const uint8_t> rest = buf_.subspan(f.begin, f.end - f.begin); !rest.empty();) {
-      uint64_t v = 0;
-      if (!GetVarint(&rest, &v)) return false;
-      out->push_back(static_cast<int64_t>(v));
-    }
     return true;
   }
 
@@ -379,12 +414,97 @@ class Splicer {
     return true;
   }
 
-  std::span<const uint8_t> buf_;
   SplicedModel* out_;
-  std::string* error_;
-  Span graph_;
-  std::vector<Site> sites_;
   std::vector<Edit> edits_;
+};
+
+// Lists the tensors a graph section holds with their data.
+class InlineFinder : GraphWalker {
+ public:
+  InlineFinder(std::span<const uint8_t> graph, std::string* error) : GraphWalker(graph, error) {}
+
+  bool Run(std::vector<InlineTensor>* out) {
+    if (!FindSites()) return false;
+    std::set<std::string_view> seen;
+    for (const Site& site : sites_) {
+      if (!seen.insert(site.name).second) continue;  // the first of a name, as pack and the splice see it
+      TensorFields probe;
+      if (!ReadTensorFields(site.tensor, 0, 0, &probe)) return false;
+      if (!probe.holds_data || probe.external || probe.dtype <= 0 || probe.dtype > INT32_MAX) continue;
+      const size_t element = ElementBytes(static_cast<int32_t>(probe.dtype));
+      if (element == 0) continue;
+      InlineTensor t;
+      t.info.name = std::string(site.name);
+      t.info.dtype = static_cast<int32_t>(probe.dtype);
+      t.info.shape = probe.dims;
+      const std::string where = "tensor '" + t.info.name + "'";
+      uint64_t count = 1;
+      for (int64_t d : probe.dims) {
+        if (d < 0 || (d > 0 && count > UINT64_MAX / static_cast<uint64_t>(d))) {
+          return Error(where + ": its dimensions are negative or their product overflows");
+        }
+        count *= static_cast<uint64_t>(d);
+      }
+      if (count > buf_.size()) return Error(where + ": holds fewer elements than its shape declares");
+      t.info.element_count = count;
+      t.info.bytes = count * element;
+      if (probe.raw) {
+        t.info.storage = 0;
+        t.raw = buf_.subspan(probe.raw->begin, probe.raw->end - probe.raw->begin);
+        if (t.raw.size() != t.info.bytes) return Error(where + ": raw_data holds " + std::to_string(t.raw.size()) +
+                                                       " bytes, its shape and type need " + std::to_string(t.info.bytes));
+      } else {
+        const std::optional<TypedField> typed = TypedFieldOf(t.info.dtype);
+        if (!typed) continue;  // data in a field this type does not use: nothing to read as its elements
+        TensorFields fields;
+        if (!ReadTensorFields(site.tensor, typed->number, 0, &fields)) return false;
+        t.info.storage = 1;
+        if (!Typed(fields.typed, *typed, &t.typed)) return Malformed("TensorProto typed data");
+        if (t.typed.size() != t.info.bytes) {
+          return Error(where + ": its typed field holds " + std::to_string(t.typed.size() / typed->width) +
+                       " entries, its shape and type need " + std::to_string(t.info.bytes / typed->width));
+        }
+      }
+      out->push_back(std::move(t));
+    }
+    return true;
+  }
+
+ private:
+  // The entries of a typed field, in either wire form (packed, or one field
+  // per entry), each cut to `f.width` little-endian bytes: the narrowing
+  // ONNX's readers apply, the inverse of FillTyped's widening.
+  bool Typed(const std::vector<Field>& fields, const TypedField& f, std::vector<uint8_t>* out) {
+    auto put = [&](uint64_t v) {
+      for (size_t k = 0; k < f.width; ++k) out->push_back(static_cast<uint8_t>(v >> (8 * k)));
+    };
+    const uint8_t fixed_type = f.width == 8 || f.number == tensor_field::kDoubleData ? kFixed64 : kFixed32;
+    for (const Field& field : fields) {
+      std::span<const uint8_t> body = buf_.subspan(field.begin, field.end - field.begin);
+      if (f.encoding == 0) {
+        const size_t n = fixed_type == kFixed64 ? 8 : 4;
+        if (field.type == kLength) {
+          if (body.size() % n != 0) return false;
+          out->insert(out->end(), body.begin(), body.end());
+        } else if (field.type == fixed_type) {
+          out->insert(out->end(), body.begin(), body.end());
+        } else {
+          return false;
+        }
+      } else if (field.type == kLength) {
+        while (!body.empty()) {
+          uint64_t v = 0;
+          if (!GetVarint(&body, &v)) return false;
+          put(v);
+        }
+      } else if (field.type == kVarint) {
+        put(field.value);
+      } else {
+        return false;
+      }
+    }
+    return true;
+  }
 };
 
 }  // namespace
@@ -393,6 +513,15 @@ bool SpliceModel(std::span<const uint8_t> graph, std::span<const TensorInfo> ten
                  std::span<const std::span<const uint8_t>> data, SplicedModel* out, std::string* error) {
   *out = SplicedModel{};
   return Splicer(graph, out, error).Run(tensors, data);
+}
+
+}  // namespace modelpress::pack
+
+namespace modelpress::pack {
+
+bool FindInlineTensors(std::span<const uint8_t> graph, std::vector<InlineTensor>* out, std::string* error) {
+  out->clear();
+  return InlineFinder(graph, error).Run(out);
 }
 
 }  // namespace modelpress::pack

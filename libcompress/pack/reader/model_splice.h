@@ -34,4 +34,19 @@ struct SplicedModel {
 bool SpliceModel(std::span<const uint8_t> graph, std::span<const TensorInfo> tensors,
                  std::span<const std::span<const uint8_t>> data, SplicedModel* out, std::string* error);
 
+// A tensor whose data the graph section holds.
+struct InlineTensor {
+  TensorInfo info;                // storage 0 (raw_data) or 1 (typed field); no payload
+  std::span<const uint8_t> raw;   // storage 0: the raw_data bytes, inside the graph section
+  std::vector<uint8_t> typed;     // storage 1: the typed field's entries, packed little-endian
+  std::span<const uint8_t> data() const { return info.storage == 0 ? raw : std::span<const uint8_t>(typed); }
+};
+
+// The initializers and Constant values of `graph` (the first of each name,
+// as SpliceModel sees them) that hold their data in the graph, in graph
+// order: those of a data type with a fixed element size and not stored
+// externally. Fails, naming the tensor, when the data does not fit the
+// tensor's shape and type.
+bool FindInlineTensors(std::span<const uint8_t> graph, std::vector<InlineTensor>* out, std::string* error);
+
 }  // namespace modelpress::pack

@@ -33,12 +33,21 @@ const char* NpyDescr(int32_t dtype) {
 }  // namespace
 
 Status WriteTensorNpy(const Reader& reader, const TensorInfo& tensor, const std::filesystem::path& path) {
+  std::vector<std::byte> data(tensor.bytes);
+  MP_RETURN_IF_ERROR(reader.ReadTensor(tensor, data));
+  return WriteTensorNpy(tensor, data, path, reader.name());
+}
+
+Status WriteTensorNpy(const TensorInfo& tensor, std::span<const std::byte> data, const std::filesystem::path& path,
+                      const std::string& source) {
   const char* descr = NpyDescr(tensor.dtype);
   if (descr == nullptr) {
-    return Unsupported(reader.name() + ": tensor '" + tensor.name + "' has a data type .npy cannot hold");
+    return Unsupported(source + ": tensor '" + tensor.name + "' has a data type .npy cannot hold");
   }
-  std::string data(tensor.bytes, '\0');
-  MP_RETURN_IF_ERROR(reader.ReadTensor(tensor, std::as_writable_bytes(std::span(data))));
+  if (data.size() != tensor.bytes) {
+    return InvalidArgument(source + ": tensor '" + tensor.name + "' has " + std::to_string(data.size()) +
+                           " bytes of data, not " + std::to_string(tensor.bytes));
+  }
   std::string shape = "(";
   for (size_t i = 0; i < tensor.shape.size(); ++i) shape += std::to_string(tensor.shape[i]) + ", ";
   if (tensor.shape.size() > 1) shape.resize(shape.size() - 2);
@@ -49,7 +58,7 @@ Status WriteTensorNpy(const Reader& reader, const TensorInfo& tensor, const std:
   // ends in a newline so the data starts on a 64-byte boundary.
   const size_t prefix = 10;
   const size_t total = (prefix + header.size() + 1 + 63) / 64 * 64;
-  if (total - prefix > 65535) return Unsupported(reader.name() + ": tensor '" + tensor.name + "' has too many dimensions for .npy 1.0");
+  if (total - prefix > 65535) return Unsupported(source + ": tensor '" + tensor.name + "' has too many dimensions for .npy 1.0");
   header.append(total - prefix - header.size() - 1, ' ');
   header.push_back('\n');
   std::string out = "\x93NUMPY";
@@ -58,7 +67,7 @@ Status WriteTensorNpy(const Reader& reader, const TensorInfo& tensor, const std:
   out.push_back(static_cast<char>(header.size() & 0xff));
   out.push_back(static_cast<char>(header.size() >> 8));
   out += header;
-  out += data;
+  out.append(reinterpret_cast<const char*>(data.data()), data.size());
   return WriteFileAtomically(path, out.data(), out.size());
 }
 

@@ -134,4 +134,20 @@ Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const st
   return report;
 }
 
+Result<std::vector<GraphTensor>> ReadGraphTensors(const Reader& reader) {
+  MP_ASSIGN_OR_RETURN(const std::string skeleton, reader.ReadSkeleton());
+  std::vector<InlineTensor> found;
+  std::string error;
+  if (!FindInlineTensors({reinterpret_cast<const uint8_t*>(skeleton.data()), skeleton.size()}, &found, &error)) {
+    return Corrupt(reader.name() + ": " + error);
+  }
+  std::vector<GraphTensor> out;
+  for (InlineTensor& t : found) {
+    if (reader.FindTensor(t.info.name) != nullptr) continue;  // the index's tensor of that name is the one a reader sees
+    const std::span<const std::byte> data = std::as_bytes(t.data());
+    out.push_back({std::move(t.info), std::vector<std::byte>(data.begin(), data.end())});
+  }
+  return out;
+}
+
 }  // namespace modelpress::pack
