@@ -110,11 +110,61 @@ TEST(ArtifactRoundTrip, ExternalDataFilesAreByteIdentical) {
   ASSERT_TRUE(reader.ok());
   ASSERT_EQ(reader->info().files.size(), 1u);
   EXPECT_EQ(reader->info().files[0].name, "r.onnx.data");
-  auto u = UnpackModel(dir / "r.mpk", dir / "out" / "r.onnx");
-  ASSERT_TRUE(u.ok()) << u.status().message();
-  EXPECT_EQ(u->written.size(), 2u);
-  EXPECT_EQ(ReadFile(dir / "out" / "r.onnx"), ReadFile(dir / "in" / "r.onnx"));
-  EXPECT_EQ(ReadFile(dir / "out" / "r.onnx.data"), ReadFile(dir / "in" / "r.onnx.data"));
+  // Every budget and thread count: one tensor held at a time, or many.
+  for (const uint64_t budget : {uint64_t{1}, uint64_t{64} << 20}) {
+    for (const int threads : {1, 2}) {
+      fs::remove_all(dir / "out");
+      UnpackOptions uo;
+      uo.threads = threads;
+      uo.max_buffered_bytes = budget;
+      auto u = UnpackModel(dir / "r.mpk", dir / "out" / "r.onnx", uo);
+      ASSERT_TRUE(u.ok()) << u.status().message();
+      EXPECT_EQ(u->written.size(), 2u);
+      EXPECT_EQ(ReadFile(dir / "out" / "r.onnx"), ReadFile(dir / "in" / "r.onnx"));
+      EXPECT_EQ(ReadFile(dir / "out" / "r.onnx.data"), ReadFile(dir / "in" / "r.onnx.data"));
+    }
+  }
+}
+
+// unpack decodes tensors just ahead of writing them: the decoded data it
+// holds at once stays within max_buffered_bytes (or one tensor), whatever
+// the thread count, and the model still restores byte for byte.
+TEST(ArtifactRoundTrip, UnpackHoldsNoMoreDecodedDataThanItsBudget) {
+  TempDir dir;
+  onnx::ModelProto p;
+  p.set_ir_version(8);
+  p.add_opset_import()->set_version(13);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  constexpr int kTensors = 12;
+  constexpr uint64_t kTensorBytes = 64 * 1024 * 4;
+  for (int k = 0; k < kTensors; ++k) {
+    onnx::TensorProto* t = p.mutable_graph()->add_initializer();
+    t->set_name("w" + std::to_string(k));
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    t->add_dims(64);
+    t->add_dims(1024);
+    std::vector<float> v(64 * 1024);
+    for (float& x : v) x = normal(rng);
+    t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), kTensorBytes));
+  }
+  auto m = Model::FromProto(p);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  ASSERT_TRUE(SaveModel(*m, dir / "m.onnx").ok());
+  ASSERT_TRUE(PackModel(dir / "m.onnx", dir / "m.mpk").ok());
+  for (const int threads : {1, 2, 4}) {
+    for (const uint64_t budget : {uint64_t{1}, 3 * kTensorBytes, uint64_t{64} << 20}) {
+      SCOPED_TRACE("threads " + std::to_string(threads) + ", budget " + std::to_string(budget));
+      UnpackOptions uo;
+      uo.threads = threads;
+      uo.max_buffered_bytes = budget;
+      auto u = UnpackModel(dir / "m.mpk", dir / "u.onnx", uo);
+      ASSERT_TRUE(u.ok()) << u.status().message();
+      EXPECT_LE(u->peak_buffered_bytes, std::max(budget, kTensorBytes));
+      EXPECT_GE(u->peak_buffered_bytes, kTensorBytes);
+      EXPECT_EQ(ReadFile(dir / "u.onnx"), ReadFile(dir / "m.onnx"));
+    }
+  }
 }
 
 TEST(ArtifactRoundTrip, TypedStorageIsRestoredInItsOwnFields) {

@@ -133,16 +133,21 @@ namespace modelpress::pack {
 
 struct UnpackOptions {
   int threads = 0;  // worker threads for decoding; 0 = one per core (default 0)
+  // Decoded tensor data held at once: tensors are decoded ahead of the
+  // writing, in the order they are written, within this many bytes (or one
+  // tensor, when a tensor is larger). Default 64 MiB.
+  uint64_t max_buffered_bytes = uint64_t{64} << 20;
 };
 
 struct UnpackReport {
   std::vector<std::filesystem::path> written;  // the .onnx file, then external data files
   bool byte_exact_checked = false;             // the .onnx bytes were checked against the packed file's checksum
+  uint64_t peak_buffered_bytes = 0;            // most decoded tensor data held at once
 };
 
 // Restores the ONNX model of `artifact` as `onnx`, without protobuf: each
 // tensor's data is spliced back into the graph section where protobuf would
-// write it. External data files go next to `onnx` under their original
+// write it, decoded just ahead of its writing (see max_buffered_bytes). External data files go next to `onnx` under their original
 // locations (which must be relative and stay inside that folder). Every tensor payload, the graph and every external
 // file is checked against its checksum; nothing is written unless all
 // checks pass, and every file is written to a temporary and renamed.

@@ -414,10 +414,7 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
       SplicedModel m;
       std::string error;
       if (!SpliceModel(graph, spliced, data, &m, &error)) return;  // cannot happen: the graph was just made; never chosen
-      std::vector<uint8_t> joined;
-      joined.reserve(m.size);
-      for (const auto& piece : m.pieces) joined.insert(joined.end(), piece.begin(), piece.end());
-      graph = std::move(joined);
+      graph = JoinPieces(m, data);
     }
     // The artifact's size, with the planned payloads' sizes and their names'
     // hashes standing in for their checksums.

@@ -154,11 +154,14 @@ std::vector<uint8_t> Varints(std::span<const uint8_t> data, const TypedField& f)
   return out;
 }
 
-// An edit of the graph section: `skip` bytes at `pos` replaced by `bytes`.
+// An edit of the graph section: `skip` bytes at `pos` replaced by `bytes`,
+// or by the data of tensors[tensor].
 struct Edit {
   size_t pos = 0;
   size_t skip = 0;
   std::span<const uint8_t> bytes;
+  size_t tensor = SplicedModel::kNoTensor;
+  uint64_t tensor_bytes = 0;
 };
 
 // The tensors of a graph section that can take a payload (Sites), found by
@@ -329,7 +332,7 @@ class Splicer : GraphWalker {
       if (site.used) return Error("tensor '" + t.name + "' appears twice in the index");
       site.used = true;
       uint64_t grown = 0;
-      if (!Insert(t, site.tensor, data[i], &grown)) return false;
+      if (!Insert(i, t, site.tensor, data[i], &grown)) return false;
       grown = Grow(site.tensor, grown);
       if (site.node) {
         grown = Grow(*site.attribute, grown);
@@ -352,7 +355,7 @@ class Splicer : GraphWalker {
  private:
   // Checks the TensorProto of `t` and records the insertion of its data
   // field; `grown` is set to the bytes added to the tensor's content.
-  bool Insert(const TensorInfo& t, const Span& tensor, std::span<const uint8_t> data, uint64_t* grown) {
+  bool Insert(size_t index, const TensorInfo& t, const Span& tensor, std::span<const uint8_t> data, uint64_t* grown) {
     const std::string where = "tensor '" + t.name + "'";
     const bool external = t.storage == 2;
     std::optional<TypedField> typed;
@@ -374,13 +377,17 @@ class Splicer : GraphWalker {
     *grown = 0;
     if (external) return true;
     std::vector<uint8_t>& header = out_->owned.emplace_back();
-    std::span<const uint8_t> body = data;
-    if (typed && typed->encoding != 0) body = out_->owned.emplace_back(Varints(data, *typed));
+    Edit body{insert_at, 0, {}, index, t.bytes};
+    if (typed && typed->encoding != 0) {
+      if (data.size() != t.bytes) return Error(where + ": its data is needed to restore its typed field");
+      body = {insert_at, 0, out_->owned.emplace_back(Varints(data, *typed))};
+    }
+    const uint64_t body_size = body.tensor == SplicedModel::kNoTensor ? body.bytes.size() : body.tensor_bytes;
     PutVarint(uint64_t{number} << 3 | kLength, &header);
-    PutVarint(body.size(), &header);
+    PutVarint(body_size, &header);
     edits_.push_back({insert_at, 0, header});
-    edits_.push_back({insert_at, 0, body});
-    *grown = header.size() + body.size();
+    edits_.push_back(body);
+    *grown = header.size() + body_size;
     return true;
   }
 
@@ -401,13 +408,18 @@ class Splicer : GraphWalker {
     size_t pos = 0;
     auto add = [&](std::span<const uint8_t> piece) {
       if (piece.empty()) return;
-      out_->pieces.push_back(piece);
+      out_->pieces.push_back({piece});
       out_->size += piece.size();
     };
     for (const Edit& e : edits_) {
       if (e.pos < pos) return false;
       add(buf_.subspan(pos, e.pos - pos));
-      add(e.bytes);
+      if (e.tensor != SplicedModel::kNoTensor) {
+        if (e.tensor_bytes) out_->pieces.push_back({{}, e.tensor});
+        out_->size += e.tensor_bytes;
+      } else {
+        add(e.bytes);
+      }
       pos = e.pos + e.skip;
     }
     add(buf_.subspan(pos));
@@ -518,6 +530,22 @@ bool SpliceModel(std::span<const uint8_t> graph, std::span<const TensorInfo> ten
 }  // namespace modelpress::pack
 
 namespace modelpress::pack {
+
+bool NeedsDataToSplice(const TensorInfo& t) {
+  if (t.storage != 1) return false;
+  const std::optional<TypedField> typed = TypedFieldOf(t.dtype);
+  return typed && typed->encoding != 0;
+}
+
+std::vector<uint8_t> JoinPieces(const SplicedModel& model, std::span<const std::span<const uint8_t>> data) {
+  std::vector<uint8_t> out;
+  out.reserve(model.size);
+  for (const SplicedModel::Piece& p : model.pieces) {
+    const std::span<const uint8_t> bytes = p.tensor == SplicedModel::kNoTensor ? p.bytes : data[p.tensor];
+    out.insert(out.end(), bytes.begin(), bytes.end());
+  }
+  return out;
+}
 
 bool FindInlineTensors(std::span<const uint8_t> graph, std::vector<InlineTensor>* out, std::string* error) {
   out->clear();

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstddef>
 #include <deque>
 #include <span>
 #include <string>
@@ -17,22 +18,39 @@
 namespace modelpress::pack {
 
 // The restored model as pieces to write in order: spans of the graph
-// section, generated field headers, and tensor data. Pieces point into the
-// graph section, the data passed to SpliceModel and `owned`.
+// section, generated field headers, and the data of tensors. A piece either
+// holds bytes (pointing into the graph section, into `data` given to
+// SpliceModel, or into `owned`) or stands for the packed bytes of
+// tensors[tensor], which the caller supplies when writing, so a restore can
+// decode tensors as it writes them instead of holding them all.
 struct SplicedModel {
-  std::vector<std::span<const uint8_t>> pieces;
+  static constexpr size_t kNoTensor = SIZE_MAX;
+  struct Piece {
+    std::span<const uint8_t> bytes;
+    size_t tensor = kNoTensor;  // else: tensors[tensor].bytes of its packed data go here
+  };
+  std::vector<Piece> pieces;
   std::deque<std::vector<uint8_t>> owned;
-  uint64_t size = 0;
+  uint64_t size = 0;  // bytes of the restored model, tensor data included
 };
 
 // Finds the TensorProto of each tensor of `tensors` in `graph` (the
 // initializers, then the `value` of each Constant node named by its output,
 // the same tensors pack takes payloads from), checks that its type, shape and
-// storage agree with the index and that it holds no data, and splices in
-// data[i], the packed bytes of tensors[i] (unused for external storage).
+// storage agree with the index and that it holds no data, and splices in its
+// data. data[i], the packed bytes of tensors[i], is read only when the
+// tensor's typed field is varint-encoded (NeedsDataToSplice), whose length
+// depends on the values; every other tensor becomes a tensor piece.
 // On failure returns false with `error` naming the tensor and what is wrong.
 bool SpliceModel(std::span<const uint8_t> graph, std::span<const TensorInfo> tensors,
                  std::span<const std::span<const uint8_t>> data, SplicedModel* out, std::string* error);
+
+// True when SpliceModel needs the tensor's data (typed storage in a field of
+// varints: int32_data, int64_data, uint64_data).
+bool NeedsDataToSplice(const TensorInfo& t);
+
+// The model's bytes, joined, with data[i] for tensor pieces of tensors[i].
+std::vector<uint8_t> JoinPieces(const SplicedModel& model, std::span<const std::span<const uint8_t>> data);
 
 // A tensor whose data the graph section holds.
 struct InlineTensor {

@@ -1,5 +1,8 @@
 #include <algorithm>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "container/atomic_file.h"
 #include "container/checksum.h"
@@ -30,6 +33,131 @@ Status CheckLocation(const std::string& name, const std::string& where) {
   return Status::Ok();
 }
 
+// Decodes tensors in a given order, ahead of the writer, on worker threads.
+// The memory that holds decoded data (tensors decoding, decoded and not yet
+// written, and buffers kept for reuse) stays within `budget` bytes, or one
+// tensor when a tensor is larger. Buffers are reused: fresh memory costs a
+// page fault and a clear per page, and freeing and allocating blocks of
+// megabytes in turn grows the heap.
+class OrderedDecoder {
+ public:
+  OrderedDecoder(const Reader& reader, const std::vector<TensorInfo>& tensors, std::vector<size_t> order, int threads,
+                 uint64_t budget)
+      : reader_(reader), tensors_(tensors), order_(std::move(order)), budget_(budget), slots_(order_.size()) {
+    if (threads < 2) return;
+    for (size_t w = 0; w < static_cast<size_t>(threads) && w < order_.size(); ++w) workers_.emplace_back([this] { Work(); });
+  }
+  ~OrderedDecoder() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    startable_.notify_all();
+    for (auto& w : workers_) w.join();
+  }
+
+  // The next tensor of the order, decoded; valid until the next call.
+  Result<std::span<const uint8_t>> Next() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (consumed_ > 0) {
+      Buffer& prev = slots_[consumed_ - 1].buffer;
+      held_ -= prev.capacity;
+      pooled_ += prev.capacity;
+      pool_.push_back(std::move(prev));
+      startable_.notify_all();
+    }
+    const size_t k = consumed_++;
+    if (workers_.empty()) {
+      next_ = k + 1;
+      Buffer b = Acquire(k);
+      lock.unlock();
+      Decode(k, std::move(b));
+      lock.lock();
+    } else {
+      ready_.wait(lock, [&] { return slots_[k].done; });
+    }
+    MP_RETURN_IF_ERROR(slots_[k].status);
+    return std::span<const uint8_t>(slots_[k].buffer.data.get(), tensors_[order_[k]].bytes);
+  }
+
+  // The most memory that held decoded data at once.
+  uint64_t peak() const { return peak_; }
+
+ private:
+  struct Buffer {
+    std::unique_ptr<uint8_t[]> data;
+    uint64_t capacity = 0;
+  };
+  struct Slot {
+    Buffer buffer;
+    Status status;
+    bool done = false;
+  };
+
+  // A buffer for tensor k (under the lock): the smallest kept one that
+  // fits, or a new one after dropping kept ones until it fits the budget.
+  Buffer Acquire(size_t k) {
+    const uint64_t need = tensors_[order_[k]].bytes;
+    auto fit = pool_.end();
+    for (auto it = pool_.begin(); it != pool_.end(); ++it) {
+      if (it->capacity >= need && (fit == pool_.end() || it->capacity < fit->capacity)) fit = it;
+    }
+    Buffer b;
+    if (fit != pool_.end()) {
+      b = std::move(*fit);
+      pool_.erase(fit);
+      pooled_ -= b.capacity;
+    } else {
+      while (!pool_.empty() && held_ + pooled_ + need > budget_) {
+        pooled_ -= pool_.back().capacity;
+        pool_.pop_back();
+      }
+      b.data.reset(new uint8_t[need]);  // ReadTensor writes every byte
+      b.capacity = need;
+    }
+    held_ += b.capacity;
+    peak_ = std::max(peak_, held_ + pooled_);
+    return b;
+  }
+
+  void Decode(size_t k, Buffer b) {
+    const TensorInfo& t = tensors_[order_[k]];
+    Status s = reader_.ReadTensor(t, std::as_writable_bytes(std::span(b.data.get(), t.bytes)));
+    std::lock_guard<std::mutex> lock(mutex_);
+    slots_[k].buffer = std::move(b);
+    slots_[k].status = std::move(s);
+    slots_[k].done = true;
+  }
+
+  void Work() {
+    for (;;) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      startable_.wait(lock, [&] {
+        return stop_ || next_ >= order_.size() || held_ == 0 || held_ + tensors_[order_[next_]].bytes <= budget_;
+      });
+      if (stop_ || next_ >= order_.size()) return;
+      const size_t k = next_++;
+      Buffer b = Acquire(k);
+      lock.unlock();
+      Decode(k, std::move(b));
+      ready_.notify_all();
+    }
+  }
+
+  const Reader& reader_;
+  const std::vector<TensorInfo>& tensors_;
+  const std::vector<size_t> order_;
+  const uint64_t budget_;
+  std::vector<Slot> slots_;
+  std::vector<Buffer> pool_;
+  std::mutex mutex_;
+  std::condition_variable startable_, ready_;
+  size_t next_ = 0, consumed_ = 0;
+  uint64_t held_ = 0, pooled_ = 0, peak_ = 0;
+  bool stop_ = false;
+  std::vector<std::thread> workers_;
+};
+
 }  // namespace
 
 Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const std::filesystem::path& onnx_path,
@@ -40,27 +168,47 @@ Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const st
   MP_ASSIGN_OR_RETURN(const std::string skeleton, reader.ReadSkeleton());
   const std::vector<TensorInfo>& tensors = reader.tensors();
 
-  // Decode every tensor, then splice the data into the graph section.
-  std::vector<std::unique_ptr<uint8_t[]>> decoded(tensors.size());
+  // Tensors whose typed field is varint-encoded are decoded first: the
+  // lengths the splice writes depend on their values. Every other tensor is
+  // decoded just before it is written.
+  std::vector<std::vector<uint8_t>> early(tensors.size());
   std::vector<std::span<const uint8_t>> data(tensors.size());
-  std::vector<Status> errors(tensors.size());
-  // A thread pays for its start (about what decoding 100 kB takes) only on
-  // enough data: a small model decodes faster on one.
-  constexpr uint64_t kBytesPerThread = 256 << 10;
-  uint64_t total = 0;
-  for (const TensorInfo& t : tensors) total += t.bytes;
-  const int threads = static_cast<int>(std::min<uint64_t>(ResolveThreads(options.threads), 1 + total / kBytesPerThread));
-  ParallelFor(tensors.size(), threads, [&](size_t i) {
-    decoded[i].reset(new uint8_t[tensors[i].bytes]);  // ReadTensor writes every byte
-    data[i] = {decoded[i].get(), tensors[i].bytes};
-    errors[i] = reader.ReadTensor(tensors[i], std::as_writable_bytes(std::span(decoded[i].get(), tensors[i].bytes)));
-  });
-  for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (!NeedsDataToSplice(tensors[i])) continue;
+    early[i].resize(tensors[i].bytes);
+    MP_RETURN_IF_ERROR(reader.ReadTensor(tensors[i], std::as_writable_bytes(std::span(early[i]))));
+    data[i] = early[i];
+  }
   SplicedModel model;
   std::string error;
   if (!SpliceModel({reinterpret_cast<const uint8_t*>(skeleton.data()), skeleton.size()}, tensors, data, &model, &error)) {
     return Corrupt(src + ": " + error);
   }
+
+  // The order of writing: each external file's tensors by offset, then the
+  // tensors in the model file.
+  std::vector<std::vector<size_t>> file_order(info.files.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (tensors[i].storage == static_cast<uint8_t>(StorageKind::kExternal)) {
+      if (tensors[i].external_file >= info.files.size()) return Corrupt(src + ": tensor " + Quote(tensors[i].name) + " names no external file");
+      file_order[tensors[i].external_file].push_back(i);
+    }
+  }
+  std::vector<size_t> order;
+  for (auto& f : file_order) {
+    std::sort(f.begin(), f.end(), [&](size_t a, size_t b) { return tensors[a].external_offset < tensors[b].external_offset; });
+    order.insert(order.end(), f.begin(), f.end());
+  }
+  for (const SplicedModel::Piece& p : model.pieces) {
+    if (p.tensor != SplicedModel::kNoTensor) order.push_back(p.tensor);
+  }
+  // A thread pays for its start (about what decoding 100 kB takes) only on
+  // enough data: a small model decodes faster on one.
+  constexpr uint64_t kBytesPerThread = 256 << 10;
+  uint64_t total = 0;
+  for (size_t i : order) total += tensors[i].bytes;
+  const int threads = static_cast<int>(std::min<uint64_t>(ResolveThreads(options.threads), 1 + total / kBytesPerThread));
+  OrderedDecoder decoder(reader, tensors, std::move(order), threads, options.max_buffered_bytes);
 
   UnpackReport report;
   // External files: residue and tensor bytes in file order, checked against
@@ -76,11 +224,6 @@ Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const st
       return Corrupt(where + " has the name of the output model");
     }
     MP_ASSIGN_OR_RETURN(std::string residue, reader.ReadResidue(f));
-    std::vector<size_t> order;
-    for (size_t i = 0; i < tensors.size(); ++i) {
-      if (tensors[i].storage == static_cast<uint8_t>(StorageKind::kExternal) && tensors[i].external_file == f) order.push_back(i);
-    }
-    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return tensors[a].external_offset < tensors[b].external_offset; });
     if (out.has_parent_path()) {
       std::error_code ec;
       std::filesystem::create_directories(out.parent_path(), ec);
@@ -95,14 +238,15 @@ Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const st
       pos += n;
       return file->Write(p, n);
     };
-    for (size_t i : order) {
+    for (size_t i : file_order[f]) {
+      MP_ASSIGN_OR_RETURN(const std::span<const uint8_t> bytes, decoder.Next());
       const uint64_t begin = tensors[i].external_offset, end = begin + tensors[i].bytes;
       if (begin > pos) {
         if (begin - pos > residue.size() - used) return Corrupt(where + ": residue is shorter than the gaps between tensors");
         MP_RETURN_IF_ERROR(emit(residue.data() + used, begin - pos));
         used += begin - pos;
       }
-      if (end > pos) MP_RETURN_IF_ERROR(emit(reinterpret_cast<const char*>(data[i].data()) + (pos - begin), end - pos));
+      if (end > pos) MP_RETURN_IF_ERROR(emit(reinterpret_cast<const char*>(bytes.data()) + (pos - begin), end - pos));
     }
     MP_RETURN_IF_ERROR(emit(residue.data() + used, residue.size() - used));
     if (pos != fi.size || sum.Digest() != fi.checksum) {
@@ -115,10 +259,15 @@ Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const st
   auto model_file = std::make_unique<AtomicFile>(onnx_path);
   MP_RETURN_IF_ERROR(model_file->Open());
   StreamingChecksum sum;
-  for (std::span<const uint8_t> piece : model.pieces) {
+  for (const SplicedModel::Piece& p : model.pieces) {
+    std::span<const uint8_t> piece = p.bytes;
+    if (p.tensor != SplicedModel::kNoTensor) {
+      MP_ASSIGN_OR_RETURN(piece, decoder.Next());
+    }
     sum.Update(piece.data(), piece.size());
     MP_RETURN_IF_ERROR(model_file->Write(piece.data(), piece.size()));
   }
+  report.peak_buffered_bytes = decoder.peak();
   if (info.exact_onnx) {
     if (model.size != info.onnx_size || sum.Digest() != info.onnx_checksum) {
       return Corrupt(src + ": the restored model does not match the checksum of the packed file");
