@@ -49,11 +49,17 @@ void ExpectSameModel(const fs::path& a, const fs::path& b) {
   EXPECT_EQ(ma->proto().graph().node_size(), mb->proto().graph().node_size());
 }
 
-// An ONNX model with one float32 initializer "w" of `elements` and no data.
-onnx::ModelProto OneInitializer(int64_t elements) {
+// An ONNX model with nothing in its graph.
+onnx::ModelProto EmptyModel() {
   onnx::ModelProto p;
   p.set_ir_version(8);
   p.add_opset_import()->set_version(13);
+  return p;
+}
+
+// An ONNX model with one float32 initializer "w" of `elements` and no data.
+onnx::ModelProto OneInitializer(int64_t elements) {
+  onnx::ModelProto p = EmptyModel();
   onnx::TensorProto* t = p.mutable_graph()->add_initializer();
   t->set_name("w");
   t->set_data_type(onnx::TensorProto::FLOAT);
@@ -131,9 +137,7 @@ TEST(ArtifactRoundTrip, ExternalDataFilesAreByteIdentical) {
 // the thread count, and the model still restores byte for byte.
 TEST(ArtifactRoundTrip, UnpackHoldsNoMoreDecodedDataThanItsBudget) {
   TempDir dir;
-  onnx::ModelProto p;
-  p.set_ir_version(8);
-  p.add_opset_import()->set_version(13);
+  onnx::ModelProto p = EmptyModel();
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.f, 1.f);
   constexpr int kTensors = 12;
@@ -262,9 +266,7 @@ TEST(ArtifactRoundTrip, PrunedInt8WeightsApproachTheOrder0Bound) {
 // every tensor and the file exactly.
 TEST(ArtifactRoundTrip, SmallSparseTensorsShareCodeTables) {
   TempDir dir;
-  onnx::ModelProto p;
-  p.set_ir_version(8);
-  p.add_opset_import()->set_version(13);
+  onnx::ModelProto p = EmptyModel();
   std::mt19937 rng(5);
   std::exponential_distribution<double> mag(0.05);
   uint64_t alone = 0;
@@ -580,9 +582,7 @@ TEST(ArtifactRoundTrip, GraphTensorsAreReadFromEitherWireForm) {
 // of them, restore the file exactly, and list only the tensors it indexed.
 TEST(ArtifactRoundTrip, SmallTensorsStayInTheGraphWhenThatIsSmaller) {
   TempDir dir;
-  onnx::ModelProto p;
-  p.set_ir_version(8);
-  p.add_opset_import()->set_version(13);
+  onnx::ModelProto p = EmptyModel();
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0.f, 0.05f);
   // Per-channel scales and biases of 16 to 128 floats, and a few larger
