@@ -219,7 +219,9 @@ class Candidate {
       RefineStream(p->data, p->options, &p->plan);
       bytes += p->plan.bytes;
     }
-    out.reserve(bytes);
+    // HuffmanEncode stores 8 bytes at a time and needs that many past the
+    // end: without them the last stream would double the vector.
+    out.reserve(bytes + 8);
     for (const auto& p : pieces_) {
       if (p->stream()) {
         WriteStream(p->data, p->plan, &out);
