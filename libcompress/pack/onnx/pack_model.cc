@@ -294,6 +294,10 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
   };
   std::vector<size_t> small, large;
   for (size_t i = 0; i < work.size(); ++i) (is_small(i) ? small : large).push_back(i);
+  // Largest first, so that no thread is left with a big tensor at the end
+  // while the others wait (models tend to put their largest layers last).
+  std::stable_sort(large.begin(), large.end(),
+                   [&](size_t a, size_t b) { return work[a].view.packed_bytes() > work[b].view.packed_bytes(); });
   ParallelFor(small.size(), threads, [&](size_t k) {
     const size_t i = small[k];
     if (!prepare(i)) return;
