@@ -174,6 +174,8 @@ Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const st
   std::vector<std::vector<uint8_t>> early(tensors.size());
   std::vector<std::span<const uint8_t>> data(tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
+    // An empty tensor gives no piece to write; its payload is checked here.
+    if (tensors[i].bytes == 0) MP_RETURN_IF_ERROR(reader.ReadTensor(tensors[i], {}));
     if (!NeedsDataToSplice(tensors[i])) continue;
     early[i].resize(tensors[i].bytes);
     MP_RETURN_IF_ERROR(reader.ReadTensor(tensors[i], std::as_writable_bytes(std::span(early[i]))));
