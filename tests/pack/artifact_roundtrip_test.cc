@@ -393,6 +393,32 @@ TEST(ArtifactRoundTrip, RestoredModelNotMatchingItsChecksumLeavesNoOutput) {
   EXPECT_EQ(ReadFile(dir / "out" / "m.onnx"), expected);
 }
 
+// An empty tensor gives unpack nothing to write, but its payload is still
+// decoded and checked: one that declares data is refused.
+TEST(ArtifactRoundTrip, EmptyTensorsWithDamagedPayloadsAreRefused) {
+  const onnx::ModelProto p = OneInitializer(0);
+  ArtifactContents c;
+  SetSkeleton(p, &c);
+  PendingTensor pt;
+  pt.name = "w";
+  pt.dtype = onnx::TensorProto::FLOAT;
+  pt.shape = {0};
+  EncodeStream(std::vector<uint8_t>(8, 7), {}, &pt.payload);
+  c.tensors.push_back(pt);
+  TempDir dir;
+  fs::create_directories(dir / "out");
+  auto u = WriteAndUnpack(c, dir / "c.mpk", dir / "out" / "m.onnx");
+  ASSERT_FALSE(u.ok());
+  EXPECT_EQ(u.status().code(), StatusCode::kCorrupt) << u.status().message();
+  EXPECT_NE(u.status().message().find("'w'"), std::string::npos) << u.status().message();
+  EXPECT_TRUE(fs::is_empty(dir / "out"));
+
+  c.tensors[0].payload.clear();
+  EncodeStream(std::vector<uint8_t>{}, {}, &c.tensors[0].payload);
+  auto ok = WriteAndUnpack(c, dir / "g.mpk", dir / "out" / "m.onnx");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+}
+
 // unpack splices the data into the graph section without protobuf. What it
 // writes must be exactly protobuf's deterministic serialization of the
 // model: checked on a file whose fields are out of protobuf's order (so not
