@@ -67,6 +67,17 @@ onnx::ModelProto OneInitializer(int64_t elements) {
   return p;
 }
 
+// An index entry for float32 tensor `name` of `elements` elements whose
+// payload is one raw stream of `payload_bytes` bytes of 7.
+PendingTensor FloatTensor(const std::string& name, int64_t elements, size_t payload_bytes) {
+  PendingTensor pt;
+  pt.name = name;
+  pt.dtype = onnx::TensorProto::FLOAT;
+  pt.shape = {elements};
+  EncodeStream(std::vector<uint8_t>(payload_bytes, 7), {}, &pt.payload);
+  return pt;
+}
+
 void SetSkeleton(const onnx::ModelProto& p, ArtifactContents* c) {
   const std::string skel = p.SerializeAsString();
   c->skeleton.clear();
@@ -363,12 +374,7 @@ TEST(ArtifactRoundTrip, RestoredModelNotMatchingItsChecksumLeavesNoOutput) {
   const onnx::ModelProto p = OneInitializer(4);
   ArtifactContents c;
   SetSkeleton(p, &c);
-  PendingTensor pt;
-  pt.name = "w";
-  pt.dtype = onnx::TensorProto::FLOAT;
-  pt.shape = {4};
-  EncodeStream(std::vector<uint8_t>(16, 7), {}, &pt.payload);
-  c.tensors.push_back(pt);
+  c.tensors.push_back(FloatTensor("w", 4, 16));
   c.exact_onnx = true;
   c.onnx_size = p.SerializeAsString().size() + 22;  // the restored size is right
   c.onnx_checksum = 42;                             // its checksum is not
@@ -399,12 +405,7 @@ TEST(ArtifactRoundTrip, EmptyTensorsWithDamagedPayloadsAreRefused) {
   const onnx::ModelProto p = OneInitializer(0);
   ArtifactContents c;
   SetSkeleton(p, &c);
-  PendingTensor pt;
-  pt.name = "w";
-  pt.dtype = onnx::TensorProto::FLOAT;
-  pt.shape = {0};
-  EncodeStream(std::vector<uint8_t>(8, 7), {}, &pt.payload);
-  c.tensors.push_back(pt);
+  c.tensors.push_back(FloatTensor("w", 0, 8));
   TempDir dir;
   fs::create_directories(dir / "out");
   auto u = WriteAndUnpack(c, dir / "c.mpk", dir / "out" / "m.onnx");
@@ -683,14 +684,7 @@ TEST(ArtifactRoundTrip, GraphSectionsThatDisagreeWithTheIndexAreRefused) {
     std::function<void(onnx::ModelProto*, std::string*, std::vector<PendingTensor>*)> change;
     const char* message;
   };
-  auto tensor = [](const char* name) {
-    PendingTensor pt;
-    pt.name = name;
-    pt.dtype = onnx::TensorProto::FLOAT;
-    pt.shape = {4};
-    EncodeStream(std::vector<uint8_t>(16, 7), {}, &pt.payload);
-    return pt;
-  };
+  auto tensor = [](const char* name) { return FloatTensor(name, 4, 16); };
   const Case cases[] = {
       {"garbage", [](auto*, std::string* bytes, auto*) { *bytes = "\x3a\xff\xff"; }, "is not an ONNX model"},
       {"two graphs", [](auto* p, std::string* bytes, auto*) { *bytes = p->SerializeAsString() + p->SerializeAsString(); },
@@ -741,12 +735,8 @@ TEST(ArtifactRoundTrip, ExternalLocationsOutsideTheOutputFolderAreRefused) {
   f.size = 64;
   EncodeStream({}, {}, &f.residue);
   c.files.push_back(f);
-  PendingTensor pt;
-  pt.name = "w";
-  pt.dtype = onnx::TensorProto::FLOAT;
-  pt.shape = {16};
+  PendingTensor pt = FloatTensor("w", 16, 64);
   pt.storage = StorageKind::kExternal;
-  EncodeStream(std::vector<uint8_t>(64, 0), {}, &pt.payload);
   c.tensors.push_back(pt);
   TempDir dir;
   fs::create_directories(dir / "out");

@@ -206,25 +206,29 @@ class GraphWalker {
     return true;
   }
 
-  // The fields of a TensorProto that say what it is and whether it holds data.
+  // The fields of a TensorProto that say what it is and what data it holds.
   struct TensorFields {
     int64_t dtype = 0;
     std::vector<int64_t> dims;
-    bool external = false;          // data_location is EXTERNAL
-    bool holds_data = false;        // a data field is present (an empty raw_data counts)
-    std::optional<Field> raw;       // the last raw_data field
-    std::vector<Field> typed;       // fields of the typed field `typed_number`, in order
+    bool external = false;    // data_location is EXTERNAL
+    std::vector<Field> data;  // raw_data and the typed fields, in order
+
+    // An empty packed field holds nothing (protobuf does not write one); an
+    // empty raw_data is still set.
+    bool holds_data() const {
+      return std::any_of(data.begin(), data.end(), [](const Field& f) {
+        return f.type != kLength || f.end > f.begin || f.number == tensor_field::kRawData;
+      });
+    }
   };
-  // Reads the TensorProto at `tensor`; collects the fields numbered
-  // `typed_number` (0: none). `first_after` is set to where the first field
-  // numbered above `insert_number` starts (or the tensor's end).
-  bool ReadTensorFields(const Span& tensor, uint32_t typed_number, uint32_t insert_number, TensorFields* t,
-                        size_t* first_after = nullptr) {
+  // Reads the TensorProto at `tensor`. `first_after`, when given, is set to
+  // where the first field numbered above `insert_number` starts (or the
+  // tensor's end).
+  bool ReadTensorFields(const Span& tensor, TensorFields* t, uint32_t insert_number = 0, size_t* first_after = nullptr) {
     if (first_after) *first_after = tensor.end;
     Fields fields(buf_, tensor.begin, tensor.end);
     for (Field f; fields.Next(&f);) {
       if (first_after && f.number > insert_number && *first_after == tensor.end) *first_after = f.at;
-      if (typed_number != 0 && f.number == typed_number) t->typed.push_back(f);
       switch (f.number) {
         case tensor_field::kDims:
           if (f.type == kVarint) {
@@ -245,12 +249,7 @@ class GraphWalker {
         case tensor_field::kStringData:
         case tensor_field::kInt64Data:
         case tensor_field::kDoubleData:
-        case tensor_field::kUint64Data:
-          // An empty packed field holds nothing (protobuf does not write one);
-          // an empty raw_data is still set.
-          if (f.type != kLength || f.end > f.begin || f.number == tensor_field::kRawData) t->holds_data = true;
-          if (f.number == tensor_field::kRawData && f.type == kLength) t->raw = f;
-          break;
+        case tensor_field::kUint64Data: t->data.push_back(f); break;
         default: break;
       }
     }
@@ -367,11 +366,11 @@ class Splicer : GraphWalker {
     }
     TensorFields fields;
     size_t insert_at = tensor.end;
-    if (!ReadTensorFields(tensor, 0, number, &fields, &insert_at)) return false;
+    if (!ReadTensorFields(tensor, &fields, number, &insert_at)) return false;
     if (fields.dtype != t.dtype || fields.dims != t.shape) {
       return Error(where + ": type or shape in the index disagrees with the graph");
     }
-    if (fields.holds_data || external != fields.external) {
+    if (fields.holds_data() || external != fields.external) {
       return Error(where + ": the graph already holds its data, or its storage disagrees with the index");
     }
     *grown = 0;
@@ -441,8 +440,8 @@ class InlineFinder : GraphWalker {
     for (const Site& site : sites_) {
       if (!seen.insert(site.name).second) continue;  // the first of a name, as pack and the splice see it
       TensorFields probe;
-      if (!ReadTensorFields(site.tensor, 0, 0, &probe)) return false;
-      if (!probe.holds_data || probe.external || probe.dtype <= 0 || probe.dtype > INT32_MAX) continue;
+      if (!ReadTensorFields(site.tensor, &probe)) return false;
+      if (!probe.holds_data() || probe.external || probe.dtype <= 0 || probe.dtype > INT32_MAX) continue;
       const size_t element = ElementBytes(static_cast<int32_t>(probe.dtype));
       if (element == 0) continue;
       InlineTensor t;
@@ -460,18 +459,18 @@ class InlineFinder : GraphWalker {
       if (count > buf_.size()) return Error(where + ": holds fewer elements than its shape declares");
       t.info.element_count = count;
       t.info.bytes = count * element;
-      if (probe.raw) {
+      auto raw = std::find_if(probe.data.rbegin(), probe.data.rend(),
+                              [](const Field& f) { return f.number == tensor_field::kRawData && f.type == kLength; });
+      if (raw != probe.data.rend()) {  // the last one, as protobuf keeps it
         t.info.storage = 0;
-        t.raw = buf_.subspan(probe.raw->begin, probe.raw->end - probe.raw->begin);
+        t.raw = buf_.subspan(raw->begin, raw->end - raw->begin);
         if (t.raw.size() != t.info.bytes) return Error(where + ": raw_data holds " + std::to_string(t.raw.size()) +
                                                        " bytes, its shape and type need " + std::to_string(t.info.bytes));
       } else {
         const std::optional<TypedField> typed = TypedFieldOf(t.info.dtype);
         if (!typed) continue;  // data in a field this type does not use: nothing to read as its elements
-        TensorFields fields;
-        if (!ReadTensorFields(site.tensor, typed->number, 0, &fields)) return false;
         t.info.storage = 1;
-        if (!Typed(fields.typed, *typed, &t.typed)) return Malformed("TensorProto typed data");
+        if (!Typed(probe.data, *typed, &t.typed)) return Malformed("TensorProto typed data");
         if (t.typed.size() != t.info.bytes) {
           return Error(where + ": its typed field holds " + std::to_string(t.typed.size() / typed->width) +
                        " entries, its shape and type need " + std::to_string(t.info.bytes / typed->width));
@@ -483,26 +482,21 @@ class InlineFinder : GraphWalker {
   }
 
  private:
-  // The entries of a typed field, in either wire form (packed, or one field
-  // per entry), each cut to `f.width` little-endian bytes: the narrowing
-  // ONNX's readers apply, the inverse of FillTyped's widening.
+  // The entries of the typed field `f` among `fields`, in either wire form
+  // (packed, or one field per entry), each cut to `f.width` little-endian
+  // bytes: the narrowing ONNX's readers apply, the inverse of FillTyped's
+  // widening.
   bool Typed(const std::vector<Field>& fields, const TypedField& f, std::vector<uint8_t>* out) {
     auto put = [&](uint64_t v) {
       for (size_t k = 0; k < f.width; ++k) out->push_back(static_cast<uint8_t>(v >> (8 * k)));
     };
-    const uint8_t fixed_type = f.width == 8 || f.number == tensor_field::kDoubleData ? kFixed64 : kFixed32;
     for (const Field& field : fields) {
+      if (field.number != f.number) continue;
       std::span<const uint8_t> body = buf_.subspan(field.begin, field.end - field.begin);
-      if (f.encoding == 0) {
-        const size_t n = fixed_type == kFixed64 ? 8 : 4;
-        if (field.type == kLength) {
-          if (body.size() % n != 0) return false;
-          out->insert(out->end(), body.begin(), body.end());
-        } else if (field.type == fixed_type) {
-          out->insert(out->end(), body.begin(), body.end());
-        } else {
-          return false;
-        }
+      if (f.encoding == 0) {  // float or double bits: fixed32 or fixed64 entries
+        const uint8_t fixed = f.width == 8 ? kFixed64 : kFixed32;
+        if (field.type == kLength ? body.size() % f.width != 0 : field.type != fixed) return false;
+        out->insert(out->end(), body.begin(), body.end());
       } else if (field.type == kLength) {
         while (!body.empty()) {
           uint64_t v = 0;
