@@ -49,6 +49,7 @@ py::object& UnsupportedError() {
     case StatusCode::kCorrupt: type = CorruptError().ptr(); break;
     case StatusCode::kUnsupported: type = UnsupportedError().ptr(); break;
     case StatusCode::kPermissionDenied: type = PyExc_PermissionError; break;
+    case StatusCode::kResourceExhausted: type = PyExc_MemoryError; break;
     case StatusCode::kOk:
     case StatusCode::kInternal: type = PyExc_RuntimeError; break;
   }

@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <exception>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,13 +28,22 @@ void ParallelFor(int64_t n, const std::function<void(int64_t)>& fn, int threads)
   }
   // Work is handed out one index at a time: indices are coarse (chunks, tensors).
   std::atomic<int64_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mutex;
   auto worker = [&] {
-    for (int64_t i = next++; i < n; i = next++) fn(i);
+    try {
+      for (int64_t i = next++; i < n; i = next++) fn(i);
+    } catch (...) {
+      next = n;  // no further items start
+      std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+    }
   };
   std::vector<std::thread> pool;
   for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& th : pool) th.join();
+  if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace modelpress

@@ -13,7 +13,7 @@ namespace {
 constexpr StatusCode kAllCodes[] = {
     StatusCode::kOk,          StatusCode::kInvalidArgument,  StatusCode::kNotFound, StatusCode::kIoError,
     StatusCode::kCorrupt,     StatusCode::kUnsupported,      StatusCode::kPermissionDenied,
-    StatusCode::kInternal,
+    StatusCode::kResourceExhausted, StatusCode::kInternal,
 };
 
 Result<int> ParsePositive(int x) {

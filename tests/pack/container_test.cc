@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <random>
@@ -12,10 +13,14 @@
 #include "entropy/huffman.h"
 #include "container/format.h"
 #include "container/index.h"
+#include "container/out_of_memory.h"
+#include "container/parallel.h"
 #include "container/writer.h"
 #include "container/zstd_frame.h"
 #include "modelpress/pack_reader.h"
 #include "modelpress/tensor.h"
+#include "support/model_builder.h"
+#include "support/test_paths.h"
 
 namespace modelpress::pack {
 namespace {
@@ -275,6 +280,95 @@ TEST(Container, HostileIndexesAreRefusedBeforeAllocating) {
     EXPECT_FALSE(DecodeIndex(std::span(index).first(cut), &ix, &error)) << cut;
     EXPECT_FALSE(error.empty());
   }
+}
+
+// A tensor that declares more memory than the system grants (1 GiB under a
+// 512 MiB address-space limit): unpack, of the model or of that tensor
+// alone, refuses it with exit code 71 and a message naming the artifact and
+// the tensor, and leaves no output. Without the limit the same artifact is
+// refused as damaged, so the limit is what the first refusals show.
+TEST(Container, MemoryTheSystemRefusesIsAnErrorNotACrash) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer reserves more address space than the limit this test sets";
+#else
+  if (testing::RunCommand("command -v prlimit").exit_code != 0) GTEST_SKIP() << "prlimit (util-linux) is not installed";
+  testing::TempDir dir;
+  const std::string cli = testing::ShellQuote(testing::CliPath().string());
+  // A hostile artifact: the graph and the index agree on a 16384 x 16384
+  // float32 initializer (1 GiB), whose payload is that of a small tensor.
+  constexpr int64_t kSide = 1 << 14;
+  onnx::ModelProto model = testing::ModelBuilder().Input("x", {1, kSide}).Output("y").Node("MatMul", {"x", "w"}, {"y"}).Proto();
+  onnx::TensorProto* w = model.mutable_graph()->add_initializer();
+  w->set_name("w");
+  w->set_data_type(onnx::TensorProto::FLOAT);
+  w->add_dims(kSide);
+  w->add_dims(kSide);
+  const std::string graph = model.SerializeAsString();
+  ArtifactContents c;
+  StreamOptions so;
+  so.force_zstd = true;
+  so.graph_dictionary = c.graph_dictionary = true;
+  EncodeStream(std::span(reinterpret_cast<const uint8_t*>(graph.data()), graph.size()), so, &c.skeleton);
+  PendingTensor t;
+  t.name = "w";
+  t.dtype = kF32;
+  t.shape = {kSide, kSide};
+  const std::vector<uint8_t> small(64, 1);
+  const std::vector<int64_t> small_shape = {16};
+  EncodedTensor e = EncodeTensor(kF32, small_shape, small, {});
+  t.encoder = e.encoder;
+  t.payload = std::move(e.payload);
+  c.tensors.push_back(std::move(t));
+  const std::vector<uint8_t> big = SerializeArtifact(c);
+  const auto bad = dir / "big.mpk";
+  testing::WriteFile(bad, std::string(big.begin(), big.end()));
+  const auto mpk = dir / "m.mpk";
+  auto r = testing::RunCommand(cli + " pack " + testing::ShellQuote((testing::SampleModelsDir() / "digits_mlp.onnx").string()) +
+                               " -o " + testing::ShellQuote(mpk.string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string limited = "prlimit --as=" + std::to_string(512u << 20) + " -- " + cli;
+  for (const std::string args : {"", " --threads 1", " --tensor w"}) {
+    const auto out = dir / "out";
+    r = testing::RunCommand(limited + " unpack " + testing::ShellQuote(bad.string()) + " -o " +
+                            testing::ShellQuote(out.string()) + args);
+    EXPECT_EQ(r.exit_code, 71) << args << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("modelpress: error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("big.mpk"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("'w'"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("out of memory"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(out)) << args;
+  }
+  // The limit leaves room for an ordinary unpack.
+  r = testing::RunCommand(limited + " unpack " + testing::ShellQuote(mpk.string()) + " -o " +
+                          testing::ShellQuote((dir / "ok.onnx").string()));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = testing::RunCommand(cli + " unpack " + testing::ShellQuote(bad.string()) + " --threads 1 -o " +
+                          testing::ShellQuote((dir / "x.onnx").string()));
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  for (const auto& f : std::filesystem::directory_iterator(dir.path())) {
+    const std::string name = f.path().filename().string();
+    EXPECT_TRUE(name == "m.mpk" || name == "big.mpk" || name == "ok.onnx") << name;
+  }
+#endif
+}
+
+// The artifact code's own ParallelFor and BackgroundTask hand a worker's
+// exception to the caller (PackModel turns std::bad_alloc into a Status).
+TEST(Container, WorkerExceptionsReachTheCaller) {
+  std::atomic<int> started{0};
+  EXPECT_THROW(ParallelFor(1000, 2,
+                           [&](size_t i) {
+                             ++started;
+                             if (i > 0) throw std::bad_alloc();
+                           }),
+               std::bad_alloc);
+  EXPECT_LE(started.load(), 3);  // index 0, and at most one further per thread
+  BackgroundTask task([] { throw std::bad_alloc(); });
+  EXPECT_THROW(task.Join(), std::bad_alloc);
+  BackgroundTask fine([] {});
+  EXPECT_NO_THROW(fine.Join());
+  EXPECT_EQ(ReportOutOfMemory("x.mpk", []() -> Status { throw std::bad_alloc(); }).code(), StatusCode::kResourceExhausted);
 }
 
 TEST(Container, BadMagicAndNewerVersionsAreNamed) {

@@ -1,6 +1,7 @@
 #include "cli_base.h"
 
 #include <iostream>
+#include <new>
 
 namespace modelpress::cli {
 
@@ -13,6 +14,7 @@ int ExitCodeFor(const Status& status) {
     case StatusCode::kCorrupt:
     case StatusCode::kPermissionDenied: return kExitBadModel;
     case StatusCode::kUnsupported: return kExitUnsupported;
+    case StatusCode::kResourceExhausted: return kExitResources;
     case StatusCode::kInternal: return kExitInternal;
   }
   return kExitInternal;
@@ -31,11 +33,34 @@ Status CheckNotSameFile(const std::filesystem::path& input, const std::filesyste
   return Status::Ok();
 }
 
+namespace {
+
+// "pack model.onnx": the subcommand that ran and its positional arguments.
+std::string WhatRan(const CLI::App& app) {
+  std::string what;
+  for (const CLI::App* sub : app.get_subcommands()) {
+    what = sub->get_name();
+    for (const CLI::Option* opt : sub->get_options()) {
+      if (!opt->get_positional()) continue;
+      for (const std::string& v : opt->results()) what += " " + v;
+    }
+  }
+  return what.empty() ? "modelpress" : what;
+}
+
+}  // namespace
+
 int RunApp(CLI::App& app, int argc, char** argv, const int* exit_code) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? kExitOk : kExitUsage;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "modelpress: error: " << WhatRan(app) << ": out of memory (the system refused an allocation)\n";
+    return kExitResources;
+  } catch (const std::exception& e) {
+    std::cerr << "modelpress: error: " << WhatRan(app) << ": internal error: " << e.what() << "\n";
+    return kExitInternal;
   }
   return *exit_code;
 }

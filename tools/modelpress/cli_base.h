@@ -20,6 +20,7 @@ inline constexpr int kExitInput = 3;        // input missing or unreadable, outp
 inline constexpr int kExitBadModel = 4;     // input malformed, inconsistent or refused for safety
 inline constexpr int kExitUnsupported = 5;  // valid input this version cannot handle
 inline constexpr int kExitInternal = 70;    // a bug in modelpress
+inline constexpr int kExitResources = 71;   // the system refused memory (sysexits' EX_OSERR)
 
 int ExitCodeFor(const Status& status);
 
@@ -31,7 +32,11 @@ Status CheckNotSameFile(const std::filesystem::path& input, const std::filesyste
 
 // Parses argv with `app`, whose subcommands' callbacks set `*exit_code`,
 // and returns the exit code: theirs, 0 after --help or --version, or
-// kExitUsage for bad flags (with CLI11's message).
+// kExitUsage for bad flags (with CLI11's message). Memory the system refuses
+// anywhere in a subcommand ends it with kExitResources and a message naming
+// the subcommand's inputs; any other exception, with kExitInternal: never
+// with an abort. Outputs are written to temporaries that are removed as the
+// exception unwinds.
 int RunApp(CLI::App& app, int argc, char** argv, const int* exit_code);
 
 // Tunes malloc for model-sized buffers (allocator.cc); called first in main.

@@ -7,6 +7,10 @@
 //   const auto* t = r->FindTensor("fc1.weight");
 //   std::vector<std::byte> buf(t->bytes);
 //   Status s = r->ReadTensor(*t, buf);
+//
+// No call throws: memory the system refuses (a tensor declaring more than a
+// small device has) gives kResourceExhausted, naming the artifact and the
+// tensor, like any other failure.
 #pragma once
 
 #include <cstddef>

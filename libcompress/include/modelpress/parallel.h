@@ -12,7 +12,9 @@ int DefaultThreads();
 
 // Calls fn(i) for every i in [0, n), spreading indices over up to `threads`
 // threads (0: DefaultThreads()). Each index is visited exactly once; the
-// order across threads is unspecified, so fn must write disjoint data.
+// order across threads is unspecified, so fn must write disjoint data. When
+// fn throws, no further indices start and the first exception is rethrown
+// here once every thread has stopped.
 void ParallelFor(int64_t n, const std::function<void(int64_t)>& fn, int threads = 0);
 
 }  // namespace modelpress

@@ -1,6 +1,9 @@
 // Error handling for the whole library: every fallible call returns a Status
 // or a Result<T>. The library never throws across its API, never prints and
 // never exits; the message names the file, tensor or node and what is wrong.
+// Memory the system refuses is the one exception: the pack API (pack.h,
+// pack_reader.h) reports it as kResourceExhausted, the other stages let
+// std::bad_alloc through (from worker threads too, rethrown on the caller's).
 #pragma once
 
 #include <cassert>
@@ -20,6 +23,7 @@ enum class StatusCode {
   kCorrupt,           // input bytes are malformed, truncated or inconsistent
   kUnsupported,       // valid input that this version cannot handle
   kPermissionDenied,  // refused for safety, e.g. external data escaping the model folder
+  kResourceExhausted, // the system refused memory the work needs
   kInternal,          // a bug in modelpress
 };
 
@@ -50,6 +54,7 @@ inline Status IoError(std::string m) { return {StatusCode::kIoError, std::move(m
 inline Status Corrupt(std::string m) { return {StatusCode::kCorrupt, std::move(m)}; }
 inline Status Unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
 inline Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+inline Status ResourceExhausted(std::string m) { return {StatusCode::kResourceExhausted, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 
 // Either a value or a non-ok Status.

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <new>
 
 namespace modelpress::pack {
 namespace {
@@ -50,7 +51,9 @@ std::vector<uint8_t> ZstdCompress(std::span<const uint8_t> in, int level, bool g
   struct Free {
     void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
   };
-  thread_local std::unique_ptr<ZSTD_CCtx, Free> owned(ZSTD_createCCtx());
+  thread_local std::unique_ptr<ZSTD_CCtx, Free> owned;
+  if (!owned) owned.reset(ZSTD_createCCtx());
+  if (!owned) throw std::bad_alloc();  // zstd allocates with malloc; reported as `new` would be
   ZSTD_CCtx* ctx = owned.get();
   ZSTD_CCtx_reset(ctx, ZSTD_reset_session_and_parameters);
   ZSTD_CCtx_setParameter(ctx, ZSTD_c_compressionLevel, level);
@@ -88,7 +91,9 @@ bool ZstdDecompress(std::span<const uint8_t> frame, std::span<uint8_t> out, std:
   struct Free {
     void operator()(ZSTD_DCtx* c) const { ZSTD_freeDCtx(c); }
   };
-  thread_local std::unique_ptr<ZSTD_DCtx, Free> owned(ZSTD_createDCtx());
+  thread_local std::unique_ptr<ZSTD_DCtx, Free> owned;
+  if (!owned) owned.reset(ZSTD_createDCtx());
+  if (!owned) throw std::bad_alloc();  // zstd allocates with malloc; reported as `new` would be
   ZSTD_DCtx* ctx = owned.get();
   ZSTD_DCtx_reset(ctx, ZSTD_reset_session_and_parameters);
   ZSTD_DCtx_setParameter(ctx, ZSTD_d_windowLogMax, 27);

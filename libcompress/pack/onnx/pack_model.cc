@@ -14,11 +14,12 @@
 #include "codec/tensor_codec.h"
 #include "container/atomic_file.h"
 #include "container/checksum.h"
+#include "container/out_of_memory.h"
+#include "container/parallel.h"
 #include "container/writer.h"
 #include "container/zstd_frame.h"
 #include "modelpress/onnx_io.h"
 #include "modelpress/pack.h"
-#include "container/parallel.h"
 #include "onnx/skeleton.h"
 #include "reader/model_splice.h"
 
@@ -171,17 +172,16 @@ std::vector<SharedTable> ChooseSharedTables(const std::vector<const TensorPlan*>
   return offered;
 }
 
-}  // namespace
 
-Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::filesystem::path& artifact,
-                             const PackOptions& options) {
+Result<PackReport> Pack(const std::filesystem::path& onnx_path, const std::filesystem::path& artifact,
+                        const PackOptions& options) {
   if (options.level < 1 || options.level > ZstdMaxLevel()) {
     return InvalidArgument("zstd level " + std::to_string(options.level) + " is outside 1.." + std::to_string(ZstdMaxLevel()));
   }
   const std::string src = onnx_path.string();
   // The graph and the index are compressed with the graph dictionary at the
   // end; digesting it takes a core that is idle while the model loads.
-  std::jthread dictionary([level = options.level] {
+  BackgroundTask dictionary([level = options.level] {
     PrepareGraphDictionary(std::min(level, kSizingLevel));
     PrepareGraphDictionary(level);
   });
@@ -204,9 +204,9 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     }) && again_size == c.onnx_size && again.Digest() == c.onnx_checksum;
   };
   const int threads = ResolveThreads(options.threads);
-  std::jthread exact_thread;  // joined before the model is changed, or on any early return
+  std::optional<BackgroundTask> exact_thread;  // joined before the model is changed, or on any early return
   if (threads > 1) {
-    exact_thread = std::jthread(check_exact);
+    exact_thread.emplace(check_exact);
   } else {
     check_exact();
   }
@@ -311,7 +311,7 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     finish(i, PlanTensor(static_cast<int32_t>(v.dtype()), v.shape(), packed_of(i), eo, false).Write(nullptr), nullptr);
   });
   for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
-  if (exact_thread.joinable()) exact_thread.join();
+  if (exact_thread) exact_thread->Join();
   MP_RETURN_IF_ERROR(exact_status);
   report.input_bytes = c.onnx_size;
 
@@ -456,7 +456,7 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
   const uint64_t threshold = thresholds[best];
   const std::vector<SharedTable> tables = std::move(layouts[best].tables);
   // The graph is compressed beside the writing of the small tensors.
-  std::jthread graph_thread([&] { EncodeStream(layouts[best].graph, GraphStreamOptions(options.level), &c.skeleton); });
+  BackgroundTask graph_thread([&] { EncodeStream(layouts[best].graph, GraphStreamOptions(options.level), &c.skeleton); });
 
   const SharedTableMap refs = RefsOf(tables);
   SharedTables lengths;
@@ -466,7 +466,7 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
     if (plans[i] && !inlined(i, threshold)) finish(i, plans[i]->Write(&refs), &lengths);
     plans[i].reset();
   });
-  graph_thread.join();
+  graph_thread.Join();
   layouts.clear();
   for (const Status& s : errors) MP_RETURN_IF_ERROR(s);
   c.tables = std::move(lengths);
@@ -503,6 +503,13 @@ Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::
   MP_RETURN_IF_ERROR(WriteArtifact(c, [&](const void* p, size_t n) { return out.Write(p, n); }, &report.artifact_bytes));
   MP_RETURN_IF_ERROR(out.Commit());
   return report;
+}
+
+}  // namespace
+
+Result<PackReport> PackModel(const std::filesystem::path& onnx_path, const std::filesystem::path& artifact,
+                             const PackOptions& options) {
+  return ReportOutOfMemory(onnx_path.string(), [&] { return Pack(onnx_path, artifact, options); });
 }
 
 }  // namespace modelpress::pack

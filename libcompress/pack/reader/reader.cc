@@ -12,6 +12,7 @@
 #include "container/checksum.h"
 #include "container/format.h"
 #include "container/index.h"
+#include "container/out_of_memory.h"
 #include "entropy/histogram.h"
 #include "modelpress/pack_reader.h"
 #include "modelpress/tensor.h"
@@ -273,46 +274,50 @@ Reader& Reader::operator=(Reader&&) noexcept = default;
 Reader::~Reader() = default;
 
 Result<Reader> Reader::Open(const std::filesystem::path& path, const ReaderOptions& options) {
-  const std::string name = path.string();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    if (err == ENOENT) return NotFound(name + ": no such file");
-    return IoError(name + ": cannot open: " + std::strerror(err));
-  }
-  struct stat st{};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return InvalidArgument(name + ": not a regular file");
-  }
-  auto impl = std::make_unique<Impl>();
-  impl->name = name;
-  impl->options = options;
-  impl->size = static_cast<uint64_t>(st.st_size);
-  if (st.st_size > 0) {
-    void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) {
+  return ReportOutOfMemory(path.string(), [&]() -> Result<Reader> {
+    const std::string name = path.string();
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
       const int err = errno;
-      ::close(fd);
-      return IoError(name + ": cannot map: " + std::strerror(err));
+      if (err == ENOENT) return NotFound(name + ": no such file");
+      return IoError(name + ": cannot open: " + std::strerror(err));
     }
-    impl->mapping = p;
-    impl->mapping_size = static_cast<size_t>(st.st_size);
-    impl->data = static_cast<const uint8_t*>(p);
-  }
-  ::close(fd);
-  MP_RETURN_IF_ERROR(impl->Parse());
-  return Reader(std::move(impl));
+    struct stat st{};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      return InvalidArgument(name + ": not a regular file");
+    }
+    auto impl = std::make_unique<Impl>();
+    impl->name = name;
+    impl->options = options;
+    impl->size = static_cast<uint64_t>(st.st_size);
+    if (st.st_size > 0) {
+      void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+      if (p == MAP_FAILED) {
+        const int err = errno;
+        ::close(fd);
+        return IoError(name + ": cannot map: " + std::strerror(err));
+      }
+      impl->mapping = p;
+      impl->mapping_size = static_cast<size_t>(st.st_size);
+      impl->data = static_cast<const uint8_t*>(p);
+    }
+    ::close(fd);
+    MP_RETURN_IF_ERROR(impl->Parse());
+    return Reader(std::move(impl));
+  });
 }
 
 Result<Reader> Reader::FromMemory(std::span<const std::byte> data, const ReaderOptions& options, std::string name) {
-  auto impl = std::make_unique<Impl>();
-  impl->name = std::move(name);
-  impl->options = options;
-  impl->data = reinterpret_cast<const uint8_t*>(data.data());
-  impl->size = data.size();
-  MP_RETURN_IF_ERROR(impl->Parse());
-  return Reader(std::move(impl));
+  return ReportOutOfMemory(name, [&]() -> Result<Reader> {
+    auto impl = std::make_unique<Impl>();
+    impl->name = name;
+    impl->options = options;
+    impl->data = reinterpret_cast<const uint8_t*>(data.data());
+    impl->size = data.size();
+    MP_RETURN_IF_ERROR(impl->Parse());
+    return Reader(std::move(impl));
+  });
 }
 
 const std::string& Reader::name() const { return impl_->name; }
@@ -327,50 +332,56 @@ const TensorInfo* Reader::FindTensor(std::string_view name) const {
 Status Reader::ReadTensor(const TensorInfo& t, std::span<std::byte> out) const { return ReadTensor(t, out, nullptr); }
 
 Status Reader::ReadTensor(const TensorInfo& t, std::span<std::byte> out, std::string* detail) const {
-  const Impl& m = *impl_;
-  const auto it = m.by_name.find(t.name);
-  if (it == m.by_name.end()) return NotFound(m.name + ": no tensor " + Quote(t.name));
-  const TensorInfo& own = m.tensors[it->second];
-  const std::string where = "tensor " + Quote(own.name);
-  if (out.size() != own.bytes) {
-    return InvalidArgument(m.name + ": " + where + " needs a buffer of " + std::to_string(own.bytes) + " bytes, not " +
-                           std::to_string(out.size()));
-  }
-  const SectionRef& s = m.payloads[it->second];
-  MP_RETURN_IF_ERROR(m.CheckSection(s, where));
-  std::string error;
-  if (!DecodeTensor(own.encoder, own.dtype, own.shape, m.Bytes(s),
-                    std::span(reinterpret_cast<uint8_t*>(out.data()), out.size()), &error, detail, &m.tables)) {
-    return m.Fail(where + " (" + std::string(EncoderName(own.encoder)) + "): " + error);
-  }
-  return Status::Ok();
+  return ReportOutOfMemory(impl_->name + ": tensor '" + t.name + "'", [&]() -> Status {
+    const Impl& m = *impl_;
+    const auto it = m.by_name.find(t.name);
+    if (it == m.by_name.end()) return NotFound(m.name + ": no tensor " + Quote(t.name));
+    const TensorInfo& own = m.tensors[it->second];
+    const std::string where = "tensor " + Quote(own.name);
+    if (out.size() != own.bytes) {
+      return InvalidArgument(m.name + ": " + where + " needs a buffer of " + std::to_string(own.bytes) + " bytes, not " +
+                             std::to_string(out.size()));
+    }
+    const SectionRef& s = m.payloads[it->second];
+    MP_RETURN_IF_ERROR(m.CheckSection(s, where));
+    std::string error;
+    if (!DecodeTensor(own.encoder, own.dtype, own.shape, m.Bytes(s),
+                      std::span(reinterpret_cast<uint8_t*>(out.data()), out.size()), &error, detail, &m.tables)) {
+      return m.Fail(where + " (" + std::string(EncoderName(own.encoder)) + "): " + error);
+    }
+    return Status::Ok();
+  });
 }
 
 Result<std::string> Reader::ReadSkeleton() const {
-  return impl_->ReadStreamSection(impl_->skeleton, UINT64_MAX, "graph section", impl_->sections);
+  return ReportOutOfMemory(impl_->name + ": graph section", [&]() -> Result<std::string> {
+    return impl_->ReadStreamSection(impl_->skeleton, UINT64_MAX, "graph section", impl_->sections);
+  });
 }
 
 Result<std::string> Reader::ReadResidue(size_t file) const {
-  const Impl& m = *impl_;
-  if (file >= m.residues.size()) return NotFound(m.name + ": no external file " + std::to_string(file));
-  // What no tensor covers: the file size minus the union of tensor ranges.
-  std::vector<std::pair<uint64_t, uint64_t>> ranges;
-  for (const TensorInfo& t : m.tensors) {
-    if (t.storage == static_cast<uint8_t>(StorageKind::kExternal) && t.external_file == file && t.bytes) {
-      ranges.emplace_back(t.external_offset, t.external_offset + t.bytes);
+  return ReportOutOfMemory(impl_->name, [&]() -> Result<std::string> {
+    const Impl& m = *impl_;
+    if (file >= m.residues.size()) return NotFound(m.name + ": no external file " + std::to_string(file));
+    // What no tensor covers: the file size minus the union of tensor ranges.
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    for (const TensorInfo& t : m.tensors) {
+      if (t.storage == static_cast<uint8_t>(StorageKind::kExternal) && t.external_file == file && t.bytes) {
+        ranges.emplace_back(t.external_offset, t.external_offset + t.bytes);
+      }
     }
-  }
-  std::sort(ranges.begin(), ranges.end());
-  uint64_t covered = 0, cursor = 0;
-  for (auto [b, e] : ranges) {
-    b = std::max(b, cursor);
-    if (e > b) {
-      covered += e - b;
-      cursor = e;
+    std::sort(ranges.begin(), ranges.end());
+    uint64_t covered = 0, cursor = 0;
+    for (auto [b, e] : ranges) {
+      b = std::max(b, cursor);
+      if (e > b) {
+        covered += e - b;
+        cursor = e;
+      }
     }
-  }
-  return m.ReadStreamSection(m.residues[file], m.info.files[file].size - covered,
-                             "residue of external file " + Quote(m.info.files[file].name), StreamContext{});
+    return m.ReadStreamSection(m.residues[file], m.info.files[file].size - covered,
+                               "residue of external file " + Quote(m.info.files[file].name), StreamContext{});
+  });
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include "container/atomic_file.h"
 #include "container/checksum.h"
 #include "container/index.h"
+#include "container/out_of_memory.h"
 #include "container/parallel.h"
 #include "modelpress/pack_reader.h"
 #include "reader/model_splice.h"
@@ -112,7 +113,9 @@ class OrderedDecoder {
         pooled_ -= pool_.back().capacity;
         pool_.pop_back();
       }
-      b.data.reset(new uint8_t[need]);  // ReadTensor writes every byte
+      // ReadTensor writes every byte. Memory refused here fails this
+      // tensor (Decode reports it) rather than the worker thread.
+      b.data.reset(new (std::nothrow) uint8_t[need]);
       b.capacity = need;
     }
     held_ += b.capacity;
@@ -122,7 +125,9 @@ class OrderedDecoder {
 
   void Decode(size_t k, Buffer b) {
     const TensorInfo& t = tensors_[order_[k]];
-    Status s = reader_.ReadTensor(t, std::as_writable_bytes(std::span(b.data.get(), t.bytes)));
+    Status s = b.data ? reader_.ReadTensor(t, std::as_writable_bytes(std::span(b.data.get(), t.bytes)))
+                      : ResourceExhausted(reader_.name() + ": tensor " + Quote(t.name) + ": out of memory for its " +
+                                          std::to_string(t.bytes) + " decoded bytes");
     std::lock_guard<std::mutex> lock(mutex_);
     slots_[k].buffer = std::move(b);
     slots_[k].status = std::move(s);
@@ -158,10 +163,8 @@ class OrderedDecoder {
   std::vector<std::thread> workers_;
 };
 
-}  // namespace
-
-Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const std::filesystem::path& onnx_path,
-                                 const UnpackOptions& options) {
+Result<UnpackReport> Unpack(const std::filesystem::path& artifact, const std::filesystem::path& onnx_path,
+                            const UnpackOptions& options) {
   MP_ASSIGN_OR_RETURN(Reader reader, Reader::Open(artifact));
   const std::string src = reader.name();
   const ArtifactInfo& info = reader.info();
@@ -285,20 +288,29 @@ Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const st
   return report;
 }
 
+}  // namespace
+
+Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const std::filesystem::path& onnx_path,
+                                 const UnpackOptions& options) {
+  return ReportOutOfMemory(artifact.string(), [&] { return Unpack(artifact, onnx_path, options); });
+}
+
 Result<std::vector<GraphTensor>> ReadGraphTensors(const Reader& reader) {
-  MP_ASSIGN_OR_RETURN(const std::string skeleton, reader.ReadSkeleton());
-  std::vector<InlineTensor> found;
-  std::string error;
-  if (!FindInlineTensors({reinterpret_cast<const uint8_t*>(skeleton.data()), skeleton.size()}, &found, &error)) {
-    return Corrupt(reader.name() + ": " + error);
-  }
-  std::vector<GraphTensor> out;
-  for (InlineTensor& t : found) {
-    if (reader.FindTensor(t.info.name) != nullptr) continue;  // the index's tensor of that name is the one a reader sees
-    const std::span<const std::byte> data = std::as_bytes(t.data());
-    out.push_back({std::move(t.info), std::vector<std::byte>(data.begin(), data.end())});
-  }
-  return out;
+  return ReportOutOfMemory(reader.name() + ": graph section", [&]() -> Result<std::vector<GraphTensor>> {
+    MP_ASSIGN_OR_RETURN(const std::string skeleton, reader.ReadSkeleton());
+    std::vector<InlineTensor> found;
+    std::string error;
+    if (!FindInlineTensors({reinterpret_cast<const uint8_t*>(skeleton.data()), skeleton.size()}, &found, &error)) {
+      return Corrupt(reader.name() + ": " + error);
+    }
+    std::vector<GraphTensor> out;
+    for (InlineTensor& t : found) {
+      if (reader.FindTensor(t.info.name) != nullptr) continue;  // the index's tensor of that name is the one a reader sees
+      const std::span<const std::byte> data = std::as_bytes(t.data());
+      out.push_back({std::move(t.info), std::vector<std::byte>(data.begin(), data.end())});
+    }
+    return out;
+  });
 }
 
 }  // namespace modelpress::pack
