@@ -23,6 +23,13 @@ TEST(PackCli, PackUnpackInspectAndTensorExtraction) {
   r = RunCommand(Cli() + " unpack " + ShellQuote(mpk) + " -o " + ShellQuote((dir / "m.onnx").string()));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(testing::ReadFile(dir / "m.onnx"), testing::ReadFile(model));
+  // The smallest buffer cap the option takes: the same bytes; no cap at all is refused.
+  r = RunCommand(Cli() + " unpack " + ShellQuote(mpk) + " --buffer-mib 1 -o " + ShellQuote((dir / "m1.onnx").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(testing::ReadFile(dir / "m1.onnx"), testing::ReadFile(model));
+  r = RunCommand(Cli() + " unpack " + ShellQuote(mpk) + " --buffer-mib 0 -o " + ShellQuote((dir / "m0.onnx").string()));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "m0.onnx"));
 
   r = RunCommand(Cli() + " inspect " + ShellQuote(mpk));
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -65,6 +65,10 @@ void SetupUnpack(CLI::App& app, int* exit_code) {
                 "holds as payloads")
       ->excludes(tensor);
   sub->add_option("--threads", o->unpack.threads, "Worker threads (0: one per core)")->default_val(0)->check(CLI::NonNegativeNumber);
+  sub->add_option_function<uint64_t>(
+         "--buffer-mib", [o](uint64_t mib) { o->unpack.max_buffered_bytes = mib << 20; },
+         "Most decoded tensor data held at once, in MiB; a larger tensor is held alone (default 64)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 20));
   sub->callback([o, exit_code] { *exit_code = RunUnpack(*o); });
 }
 
