@@ -1,6 +1,10 @@
 // modelpress pack / unpack / inspect on the command line.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "modelpress/onnx_io.h"
+#include "support/model_builder.h"
 #include "support/test_paths.h"
 
 namespace modelpress {
@@ -96,6 +100,47 @@ TEST(PackCli, CorruptArtifactsExitWithCode4AndNameTheFile) {
   r = RunCommand(Cli() + " pack " + ShellQuote((testing::SampleModelsDir() / "digits_mlp.onnx").string()) + " -o " +
                  ShellQuote((dir / "y.mpk").string()) + " --level 40");
   EXPECT_EQ(r.exit_code, 2);
+}
+
+// A model larger than the memory the system grants (64 MiB of weights under a
+// 112 MiB address-space limit, where a small model packs): pack and inspect
+// end with exit code 71 and a message naming the model, leave no output and
+// the input as it was. They aborted before (exit 134).
+TEST(PackCli, MemoryTheSystemRefusesIsAnErrorNotACrash) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer reserves more address space than the limit this test sets";
+#else
+  if (RunCommand("command -v prlimit").exit_code != 0) GTEST_SKIP() << "prlimit (util-linux) is not installed";
+  testing::TempDir dir;
+  const auto big = dir / "big.onnx";
+  ASSERT_TRUE(SaveModel(testing::ModelBuilder()
+                            .Input("x", {1, 4096})
+                            .Weight("w", {4096, 4096})
+                            .Node("MatMul", {"x", "w"}, {"y"})
+                            .Output("y")
+                            .Build(),
+                        big)
+                  .ok());
+  const std::string before = testing::ReadFile(big);
+  const std::string limited = "prlimit --as=" + std::to_string(112u << 20) + " -- " + Cli();
+  auto r = RunCommand(limited + " pack " + ShellQuote((testing::SampleModelsDir() / "digits_mlp.onnx").string()) + " -o " +
+                      ShellQuote((dir / "small.mpk").string()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const std::string cmd : {"pack", "inspect"}) {
+    r = RunCommand(limited + " " + cmd + " " + ShellQuote(big.string()) +
+                   (cmd == "pack" ? " -o " + ShellQuote((dir / "big.mpk").string()) : ""));
+    EXPECT_EQ(r.exit_code, 71) << cmd << ": " << r.err;
+    EXPECT_EQ(r.err.rfind("modelpress: error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("big.onnx"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("out of memory"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  EXPECT_EQ(testing::ReadFile(big), before);
+  for (const auto& f : std::filesystem::directory_iterator(dir.path())) {
+    const std::string name = f.path().filename().string();
+    EXPECT_TRUE(name == "big.onnx" || name == "small.mpk") << name;
+  }
+#endif
 }
 
 }  // namespace

@@ -59,7 +59,11 @@ namespace {
 
 constexpr std::size_t kAdviseFrom = std::size_t{2} << 20;
 
-void* Allocate(std::size_t n) {
+// See SetBadAllocThrower.
+void (*bad_alloc_thrower)() = nullptr;
+
+// A block of n bytes, or null once the new-handler, if any, gives up.
+void* TryAllocate(std::size_t n) {
   for (;;) {
     if (n >= kAdviseFrom) {
       // Huge pages only back whole aligned 2 MiB ranges: such blocks start on
@@ -74,8 +78,26 @@ void* Allocate(std::size_t n) {
       return p;
     }
     const std::new_handler handler = std::get_new_handler();
-    if (!handler) throw std::bad_alloc();
+    if (!handler) return nullptr;
     handler();
+  }
+}
+
+[[noreturn]] void ThrowBadAlloc() {
+  if (bad_alloc_thrower) bad_alloc_thrower();
+  throw std::bad_alloc();
+}
+
+void* Allocate(std::size_t n) {
+  if (void* p = TryAllocate(n)) return p;
+  ThrowBadAlloc();
+}
+
+void* AllocateOrNull(std::size_t n) noexcept {
+  try {
+    return TryAllocate(n);
+  } catch (...) {  // thrown by a new-handler of this executable's runtime
+    return nullptr;
   }
 }
 
@@ -83,20 +105,8 @@ void* Allocate(std::size_t n) {
 
 void* operator new(std::size_t n) { return Allocate(n); }
 void* operator new[](std::size_t n) { return Allocate(n); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  try {
-    return Allocate(n);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  try {
-    return Allocate(n);
-  } catch (...) {
-    return nullptr;
-  }
-}
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return AllocateOrNull(n); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return AllocateOrNull(n); }
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
@@ -104,3 +114,15 @@ void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
 #endif
+
+namespace modelpress::cli {
+
+void SetBadAllocThrower(void (*thrower)()) {
+#ifndef MODELPRESS_SANITIZED
+  bad_alloc_thrower = thrower;
+#else
+  (void)thrower;
+#endif
+}
+
+}  // namespace modelpress::cli

@@ -42,4 +42,12 @@ int RunApp(CLI::App& app, int argc, char** argv, const int* exit_code);
 // Tunes malloc for model-sized buffers (allocator.cc); called first in main.
 void TuneAllocator();
 
+// The executable links its C++ runtime statically (main.cpp) and serves the
+// plugin's operator new. An exception thrown by one runtime's unwinder and
+// caught in code of the other aborts (each unwinder keeps its own register
+// tables), so once the plugin is loaded, allocation failures are thrown by
+// `thrower`, a function of the plugin, with the plugin's runtime: it throws
+// std::bad_alloc and does not return.
+void SetBadAllocThrower(void (*thrower)());
+
 }  // namespace modelpress::cli

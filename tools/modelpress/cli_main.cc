@@ -2,8 +2,16 @@
 // it for everything but unpack, which needs neither ONNX nor protobuf.
 #include <CLI/CLI.hpp>
 
+#include <new>
+
 #include "cli_base.h"
 #include "subcommands.h"
+
+// Thrown here, with this library's C++ runtime, for the executable's operator
+// new (cli_base.h, SetBadAllocThrower).
+extern "C" __attribute__((visibility("default"))) [[noreturn]] void modelpress_cli_throw_bad_alloc() {
+  throw std::bad_alloc();
+}
 
 extern "C" __attribute__((visibility("default"))) int modelpress_cli_main(int argc, char** argv) {
   CLI::App app{modelpress::cli::kDescription};

@@ -54,5 +54,9 @@ int main(int argc, char** argv) {
     std::cerr << "modelpress: error: " << plugin.string() << " has no modelpress_cli_main\n";
     return modelpress::cli::kExitInternal;
   }
+  using Thrower = void (*)();
+  if (auto thrower = reinterpret_cast<Thrower>(dlsym(handle, "modelpress_cli_throw_bad_alloc"))) {
+    modelpress::cli::SetBadAllocThrower(thrower);
+  }
   return cli_main(argc, argv);
 }
