@@ -13,8 +13,11 @@
 namespace modelpress {
 namespace {
 
-// A file written under a temporary name in its final folder, renamed into
-// place by Commit() and removed otherwise.
+// A file written in its final folder, renamed into place by Commit() and
+// removed otherwise: written unnamed (O_TMPFILE) where the filesystem allows,
+// so that not even a killed process leaves anything behind, and named at
+// Close(); else under a hidden temporary name from the start. (The pack
+// library's AtomicFile does the same for artifacts.)
 class TempFile {
  public:
   explicit TempFile(const std::filesystem::path& final_path) : final_(final_path) {
@@ -26,12 +29,17 @@ class TempFile {
   }
   ~TempFile() {
     if (fd_ >= 0) ::close(fd_);
-    if (!committed_ && opened_) ::unlink(tmp_.c_str());
+    if (!committed_ && named_) ::unlink(tmp_.c_str());
   }
   Status Open() {
+    const std::filesystem::path dir = final_.parent_path().empty() ? std::filesystem::path(".") : final_.parent_path();
+    if (::access("/proc/self/fd", X_OK) == 0) {
+      fd_ = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+      if (fd_ >= 0) return Status::Ok();
+    }
     fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd_ < 0) return IoError(final_.string() + ": cannot create: " + std::strerror(errno));
-    opened_ = true;
+    named_ = true;
     return Status::Ok();
   }
   int fd() const { return fd_; }
@@ -46,6 +54,15 @@ class TempFile {
     return Status::Ok();
   }
   Status Close() {
+    if (!named_) {
+      // linkat cannot replace an existing file: the temporary name first,
+      // then Commit renames it over the final path.
+      const std::string self = "/proc/self/fd/" + std::to_string(fd_);
+      if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tmp_.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+        return IoError(final_.string() + ": cannot name the written file: " + std::strerror(errno));
+      }
+      named_ = true;
+    }
     const int fd = fd_;
     fd_ = -1;
     if (::close(fd) != 0) return IoError(final_.string() + ": write failed: " + std::strerror(errno));
@@ -62,7 +79,7 @@ class TempFile {
  private:
   std::filesystem::path final_, tmp_;
   int fd_ = -1;
-  bool opened_ = false;
+  bool named_ = false;  // the temporary name exists (removed unless committed)
   bool committed_ = false;
 };
 

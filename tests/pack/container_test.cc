@@ -1,14 +1,19 @@
 // The container and reader: round trip, and every kind of damage is refused
 // with a message instead of a crash or a huge allocation.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <cstring>
 #include <map>
 #include <random>
 
 #include "codec/tensor_codec.h"
+#include "container/atomic_file.h"
 #include "container/checksum.h"
 #include "entropy/huffman.h"
 #include "container/format.h"
@@ -369,6 +374,54 @@ TEST(Container, WorkerExceptionsReachTheCaller) {
   BackgroundTask fine([] {});
   EXPECT_NO_THROW(fine.Join());
   EXPECT_EQ(ReportOutOfMemory("x.mpk", []() -> Status { throw std::bad_alloc(); }).code(), StatusCode::kResourceExhausted);
+}
+
+// An artifact being written is an unnamed file where the filesystem allows:
+// a process killed before Commit (SIGKILL, which no handler sees) leaves
+// nothing in the folder, and Commit replaces an existing file.
+TEST(Container, AnOutputInProgressLeavesNothingWhenKilled) {
+  testing::TempDir dir;
+  const int probe = ::open(dir.path().c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+  if (probe < 0) GTEST_SKIP() << dir.path() << ": the filesystem has no O_TMPFILE; outputs use a named temporary there";
+  ::close(probe);
+  auto entries = [&] {
+    std::vector<std::string> names;
+    for (const auto& f : std::filesystem::directory_iterator(dir.path())) names.push_back(f.path().filename().string());
+    return names;
+  };
+  const std::vector<char> data(3 << 20, 'x');  // more than the write buffer, so bytes reach the file
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    AtomicFile f(dir / "out.mpk");
+    if (!f.Open().ok() || !f.Write(data.data(), data.size()).ok()) ::_exit(1);
+    if (std::filesystem::directory_iterator(dir.path()) != std::filesystem::directory_iterator()) ::_exit(2);
+    ::raise(SIGKILL);
+    ::_exit(3);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exited with " << WEXITSTATUS(status);
+  EXPECT_EQ(WTERMSIG(status), SIGKILL);
+  EXPECT_TRUE(entries().empty());
+
+  testing::WriteFile(dir / "out.mpk", "old");
+  {
+    AtomicFile f(dir / "out.mpk");
+    ASSERT_TRUE(f.Open().ok());
+    ASSERT_TRUE(f.Write(data.data(), data.size()).ok());
+    EXPECT_EQ(entries(), std::vector<std::string>{"out.mpk"});
+    EXPECT_EQ(testing::ReadFile(dir / "out.mpk"), "old");
+    ASSERT_TRUE(f.Commit().ok());
+  }
+  EXPECT_EQ(entries(), std::vector<std::string>{"out.mpk"});
+  EXPECT_EQ(testing::ReadFile(dir / "out.mpk"), std::string(data.begin(), data.end()));
+  {
+    AtomicFile f(dir / "never.mpk");
+    ASSERT_TRUE(f.Open().ok());
+    ASSERT_TRUE(f.Write("abc", 3).ok());
+  }
+  EXPECT_EQ(entries(), std::vector<std::string>{"out.mpk"});
 }
 
 TEST(Container, BadMagicAndNewerVersionsAreNamed) {

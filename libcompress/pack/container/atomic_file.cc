@@ -18,14 +18,23 @@ AtomicFile::AtomicFile(std::filesystem::path final_path) : final_(std::move(fina
 
 AtomicFile::~AtomicFile() {
   if (fd_ >= 0) ::close(fd_);
-  if (opened_ && !committed_) ::unlink(tmp_.c_str());
+  if (named_ && !committed_) ::unlink(tmp_.c_str());
 }
 
 Status AtomicFile::Open() {
   if (final_.filename().empty()) return InvalidArgument(final_.string() + ": output path names no file");
+  // An unnamed file in the target folder (O_TMPFILE) leaves nothing behind
+  // however the process ends, even by SIGKILL; it gets a name only at
+  // Commit. Where the filesystem or a missing /proc rules that out, a
+  // hidden temporary name from the start.
+  const std::filesystem::path dir = final_.parent_path().empty() ? std::filesystem::path(".") : final_.parent_path();
+  if (::access("/proc/self/fd", X_OK) == 0) {
+    fd_ = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd_ >= 0) return Status::Ok();
+  }
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd_ < 0) return IoError(final_.string() + ": cannot create: " + std::strerror(errno));
-  opened_ = true;
+  named_ = true;
   return Status::Ok();
 }
 
@@ -64,6 +73,15 @@ Status AtomicFile::Write(const void* data, size_t size) {
 
 Status AtomicFile::Commit() {
   MP_RETURN_IF_ERROR(Flush());
+  if (!named_) {
+    // linkat cannot replace an existing file: the unnamed file is linked
+    // under the temporary name, then renamed over the final path.
+    const std::string self = "/proc/self/fd/" + std::to_string(fd_);
+    if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tmp_.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      return IoError(final_.string() + ": cannot name the written file: " + std::strerror(errno));
+    }
+    named_ = true;
+  }
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) return IoError(final_.string() + ": write failed: " + std::strerror(errno));

@@ -1,6 +1,8 @@
-// A file written under a temporary name in its final folder and renamed into
-// place by Commit(); removed when destroyed uncommitted, so a failure leaves
-// no partial output. (The same idea as onnx_io/save.cc's TempFile, which is
+// A file written in its final folder and renamed into place by Commit(); a
+// failure leaves no partial output. It is written unnamed (O_TMPFILE) where
+// the filesystem allows, so that not even a killed process leaves anything
+// behind, else under a hidden temporary name removed when destroyed
+// uncommitted. (The same idea as onnx_io/save.cc's TempFile, which is
 // private to that file and sits in the ONNX-linked library.)
 #pragma once
 
@@ -33,7 +35,8 @@ class AtomicFile {
   std::filesystem::path final_, tmp_;
   std::vector<char> buffer_;
   int fd_ = -1;
-  bool opened_ = false, committed_ = false;
+  bool named_ = false;  // the temporary name exists (removed unless committed)
+  bool committed_ = false;
 };
 
 // Writes `size` bytes to `path` atomically.
