@@ -674,6 +674,21 @@ TEST(ArtifactRoundTrip, SmallTensorsStayInTheGraphWhenThatIsSmaller) {
   }
   ASSERT_TRUE(UnpackModel(dir / "m.mpk", dir / "u.onnx").ok());
   EXPECT_EQ(ReadFile(dir / "u.onnx"), ReadFile(dir / "m.onnx"));
+  // The largest threshold restores exactly too; a larger one is refused
+  // (tensors above it were once spliced into the graph without their data,
+  // an artifact unpack could not read).
+  PackOptions most;
+  most.inline_up_to = PackOptions::kMaxInlineUpTo;
+  auto r_most = PackModel(dir / "m.onnx", dir / "most.mpk", most);
+  ASSERT_TRUE(r_most.ok()) << r_most.status().message();
+  EXPECT_LE(r_most->artifact_bytes, r->artifact_bytes);
+  ASSERT_TRUE(UnpackModel(dir / "most.mpk", dir / "most.onnx").ok());
+  EXPECT_EQ(ReadFile(dir / "most.onnx"), ReadFile(dir / "m.onnx"));
+  most.inline_up_to = PackOptions::kMaxInlineUpTo + 1;
+  auto refused = PackModel(dir / "m.onnx", dir / "refused.mpk", most);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_FALSE(std::filesystem::exists(dir / "refused.mpk"));
 }
 
 // A graph section that is not a model, or that disagrees with the index,

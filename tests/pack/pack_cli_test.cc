@@ -100,6 +100,11 @@ TEST(PackCli, CorruptArtifactsExitWithCode4AndNameTheFile) {
   r = RunCommand(Cli() + " pack " + ShellQuote((testing::SampleModelsDir() / "digits_mlp.onnx").string()) + " -o " +
                  ShellQuote((dir / "y.mpk").string()) + " --level 40");
   EXPECT_EQ(r.exit_code, 2);
+  r = RunCommand(Cli() + " pack " + ShellQuote((testing::SampleModelsDir() / "digits_mlp.onnx").string()) + " -o " +
+                 ShellQuote((dir / "y.mpk").string()) + " --inline-up-to 1000000");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--inline-up-to"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "y.mpk"));
 }
 
 // A model larger than the memory the system grants (64 MiB of weights under a

@@ -145,8 +145,9 @@ void SetupPack(CLI::App& app, int* exit_code) {
       ->default_val(o->pack.min_tensor_bytes);
   sub->add_option("--inline-up-to", o->pack.inline_up_to,
                   "Tensors of at most this many bytes also stay inside the graph section when the artifact is smaller so "
-                  "(0: never)")
-      ->default_val(o->pack.inline_up_to);
+                  "(0: never; at most 65536)")
+      ->default_val(o->pack.inline_up_to)
+      ->check(CLI::Range(uint64_t{0}, pack::PackOptions::kMaxInlineUpTo));
   sub->callback([o, exit_code] { *exit_code = RunPack(*o); });
 }
 

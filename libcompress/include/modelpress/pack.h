@@ -25,8 +25,10 @@ struct PackOptions {
   // section when that makes the artifact smaller (their index records and
   // stream headers can cost more than coding saves: thresholds 128, 256, ...
   // up to this are tried, and the smallest artifact wins). 0 gives every
-  // tensor of at least min_tensor_bytes its own payload (default 512).
+  // tensor of at least min_tensor_bytes its own payload (default 512, at
+  // most kMaxInlineUpTo).
   uint64_t inline_up_to = 512;
+  static constexpr uint64_t kMaxInlineUpTo = 64 * 1024;
 };
 
 struct PackedTensorReport {

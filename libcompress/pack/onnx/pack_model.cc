@@ -32,9 +32,11 @@ std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 // are sized (see PackModel).
 constexpr int kSizingLevel = 9;
 
-// Tensors up to this size are considered for shared code tables: above it,
-// a table of its own costs a stream well under 1%.
-constexpr uint64_t kSharedTablesUpTo = 64 * 1024;
+// Tensors up to this size are considered for shared code tables (above it,
+// a table of its own costs a stream well under 1%) and for staying in the
+// graph section: these are the tensors copied before the model's data is
+// cleared.
+constexpr uint64_t kSharedTablesUpTo = PackOptions::kMaxInlineUpTo;
 
 struct ExternalRef {
   std::string location;
@@ -177,6 +179,11 @@ Result<PackReport> Pack(const std::filesystem::path& onnx_path, const std::files
                         const PackOptions& options) {
   if (options.level < 1 || options.level > ZstdMaxLevel()) {
     return InvalidArgument("zstd level " + std::to_string(options.level) + " is outside 1.." + std::to_string(ZstdMaxLevel()));
+  }
+  if (options.inline_up_to > PackOptions::kMaxInlineUpTo) {
+    return InvalidArgument("inline_up_to " + std::to_string(options.inline_up_to) + " is above " +
+                           std::to_string(PackOptions::kMaxInlineUpTo) +
+                           ": only tensors of at most that many bytes can stay in the graph section");
   }
   const std::string src = onnx_path.string();
   // The graph and the index are compressed with the graph dictionary at the
@@ -379,7 +386,7 @@ Result<PackReport> Pack(const std::filesystem::path& onnx_path, const std::files
   std::vector<uint64_t> thresholds = {0};
   for (uint64_t t = 128; t <= options.inline_up_to; t *= 2) thresholds.push_back(t);
   auto inlined = [&](size_t i, uint64_t threshold) {
-    return keep[i] && work[i].storage == StorageKind::kRaw && work[i].view.packed_bytes() <= threshold;
+    return keep[i] && work[i].storage == StorageKind::kRaw && is_small(i) && work[i].view.packed_bytes() <= threshold;
   };
   const int sizing_level = std::min(options.level, kSizingLevel);
   struct Layout {
@@ -419,6 +426,7 @@ Result<PackReport> Pack(const std::filesystem::path& onnx_path, const std::files
       std::string error;
       if (!SpliceModel(graph, spliced, data, &m, &error)) return;  // cannot happen: the graph was just made; never chosen
       graph = JoinPieces(m, data);
+      if (graph.size() != m.size) return;  // data of the wrong size: cannot happen either; never chosen
     }
     // The artifact's size, with the planned payloads' sizes and their names'
     // hashes standing in for their checksums.
@@ -454,6 +462,24 @@ Result<PackReport> Pack(const std::filesystem::path& onnx_path, const std::files
     if (layouts[k].tried && layouts[k].bytes < layouts[best].bytes) best = k;
   }
   const uint64_t threshold = thresholds[best];
+  if (options.verify && threshold > 0) {
+    // The tensors kept in the graph section are read back from it, as
+    // unpack --tensor and inspect read them, and compared.
+    std::vector<InlineTensor> found;
+    std::string error;
+    if (!FindInlineTensors(layouts[best].graph, &found, &error)) return Internal(src + ": graph section: " + error);
+    std::map<std::string_view, std::span<const uint8_t>> by_name;
+    for (const InlineTensor& t : found) by_name.emplace(t.info.name, t.data());
+    for (size_t i = 0; i < work.size(); ++i) {
+      if (!inlined(i, threshold)) continue;
+      const auto it = by_name.find(work[i].entry->name);
+      const std::span<const uint8_t> want = packed_of(i);
+      if (it == by_name.end() || it->second.size() != want.size() ||
+          (!want.empty() && std::memcmp(it->second.data(), want.data(), want.size()) != 0)) {
+        return Internal(src + ": tensor " + Quote(work[i].entry->name) + " kept in the graph section did not round-trip");
+      }
+    }
+  }
   const std::vector<SharedTable> tables = std::move(layouts[best].tables);
   // The graph is compressed beside the writing of the small tensors.
   BackgroundTask graph_thread([&] { EncodeStream(layouts[best].graph, GraphStreamOptions(options.level), &c.skeleton); });
