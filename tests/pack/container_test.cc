@@ -412,10 +412,19 @@ TEST(Container, AnOutputInProgressLeavesNothingWhenKilled) {
     ASSERT_TRUE(f.Write(data.data(), data.size()).ok());
     EXPECT_EQ(entries(), std::vector<std::string>{"out.mpk"});
     EXPECT_EQ(testing::ReadFile(dir / "out.mpk"), "old");
+    // Read back before Commit: every byte written, buffered ones included,
+    // and the check's error comes back.
+    ASSERT_TRUE(f.Write("tail", 4).ok());
+    EXPECT_TRUE(f.CheckWritten([&](std::span<const uint8_t> b) {
+                   EXPECT_EQ(b.size(), data.size() + 4);
+                   EXPECT_EQ(std::string(b.end() - 4, b.end()), "tail");
+                   return Status::Ok();
+                 }).ok());
+    EXPECT_EQ(f.CheckWritten([](std::span<const uint8_t>) { return Corrupt("no"); }).code(), StatusCode::kCorrupt);
     ASSERT_TRUE(f.Commit().ok());
   }
   EXPECT_EQ(entries(), std::vector<std::string>{"out.mpk"});
-  EXPECT_EQ(testing::ReadFile(dir / "out.mpk"), std::string(data.begin(), data.end()));
+  EXPECT_EQ(testing::ReadFile(dir / "out.mpk"), std::string(data.begin(), data.end()) + "tail");
   {
     AtomicFile f(dir / "never.mpk");
     ASSERT_TRUE(f.Open().ok());

@@ -1,6 +1,8 @@
 #include "container/atomic_file.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -29,10 +31,10 @@ Status AtomicFile::Open() {
   // hidden temporary name from the start.
   const std::filesystem::path dir = final_.parent_path().empty() ? std::filesystem::path(".") : final_.parent_path();
   if (::access("/proc/self/fd", X_OK) == 0) {
-    fd_ = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    fd_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
     if (fd_ >= 0) return Status::Ok();
   }
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  fd_ = ::open(tmp_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd_ < 0) return IoError(final_.string() + ": cannot create: " + std::strerror(errno));
   named_ = true;
   return Status::Ok();
@@ -69,6 +71,19 @@ Status AtomicFile::Write(const void* data, size_t size) {
     return Status::Ok();
   }
   return WriteAll(p, size);
+}
+
+Status AtomicFile::CheckWritten(const std::function<Status(std::span<const uint8_t>)>& check) {
+  MP_RETURN_IF_ERROR(Flush());
+  struct stat st{};
+  if (::fstat(fd_, &st) != 0) return IoError(final_.string() + ": cannot read back: " + std::strerror(errno));
+  const size_t n = static_cast<size_t>(st.st_size);
+  if (n == 0) return check({});
+  void* map = ::mmap(nullptr, n, PROT_READ, MAP_SHARED, fd_, 0);
+  if (map == MAP_FAILED) return IoError(final_.string() + ": cannot read back: " + std::strerror(errno));
+  Status s = check({static_cast<const uint8_t*>(map), n});
+  ::munmap(map, n);
+  return s;
 }
 
 Status AtomicFile::Commit() {

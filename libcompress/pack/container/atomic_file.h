@@ -7,7 +7,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <span>
 #include <vector>
 
 #include "modelpress/status.h"
@@ -24,6 +27,9 @@ class AtomicFile {
   Status Open();
   // Buffered: an error may show at a later Write or at Commit.
   Status Write(const void* data, size_t size);
+  // Flushes and hands what was written so far, mapped, to `check`; its
+  // error is returned.
+  Status CheckWritten(const std::function<Status(std::span<const uint8_t>)>& check);
   // Flushes and closes the temporary, then renames it to the final path.
   Status Commit();
   const std::filesystem::path& path() const { return final_; }

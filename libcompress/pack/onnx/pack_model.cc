@@ -21,7 +21,9 @@
 #include "modelpress/onnx_io.h"
 #include "modelpress/pack.h"
 #include "onnx/skeleton.h"
+#include "modelpress/pack_reader.h"
 #include "reader/model_splice.h"
+#include "reader/splice_artifact.h"
 
 namespace modelpress::pack {
 namespace {
@@ -527,6 +529,24 @@ Result<PackReport> Pack(const std::filesystem::path& onnx_path, const std::files
   AtomicFile out(artifact);
   MP_RETURN_IF_ERROR(out.Open());
   MP_RETURN_IF_ERROR(WriteArtifact(c, [&](const void* p, size_t n) { return out.Write(p, n); }, &report.artifact_bytes));
+  if (options.verify) {
+    // The file as written, read back as unpack reads it: it opens (header,
+    // footer and index checks), its graph section takes every indexed
+    // tensor, and the model it restores has the packed file's size.
+    MP_RETURN_IF_ERROR(out.CheckWritten([&](std::span<const uint8_t> bytes) -> Status {
+      const std::string where = src + ": the artifact written";
+      auto reader = Reader::FromMemory(std::as_bytes(bytes), {}, artifact.string());
+      if (!reader.ok()) return Internal(where + " does not open: " + reader.status().message());
+      if (reader->tensors().size() != c.tensors.size()) return Internal(where + " lists other tensors than were packed");
+      SplicedArtifact spliced;
+      if (const Status s = SpliceArtifact(*reader, &spliced); !s.ok()) return Internal(where + " does not restore: " + s.message());
+      if (c.exact_onnx && spliced.model.size != c.onnx_size) {
+        return Internal(where + " restores " + std::to_string(spliced.model.size) + " bytes, not the packed file's " +
+                        std::to_string(c.onnx_size));
+      }
+      return Status::Ok();
+    }));
+  }
   MP_RETURN_IF_ERROR(out.Commit());
   return report;
 }

@@ -11,6 +11,7 @@
 #include "container/parallel.h"
 #include "modelpress/pack_reader.h"
 #include "reader/model_splice.h"
+#include "reader/splice_artifact.h"
 
 namespace modelpress::pack {
 namespace {
@@ -168,27 +169,10 @@ Result<UnpackReport> Unpack(const std::filesystem::path& artifact, const std::fi
   MP_ASSIGN_OR_RETURN(Reader reader, Reader::Open(artifact));
   const std::string src = reader.name();
   const ArtifactInfo& info = reader.info();
-  MP_ASSIGN_OR_RETURN(const std::string skeleton, reader.ReadSkeleton());
   const std::vector<TensorInfo>& tensors = reader.tensors();
-
-  // Tensors whose typed field is varint-encoded are decoded first: the
-  // lengths the splice writes depend on their values. Every other tensor is
-  // decoded just before it is written.
-  std::vector<std::vector<uint8_t>> early(tensors.size());
-  std::vector<std::span<const uint8_t>> data(tensors.size());
-  for (size_t i = 0; i < tensors.size(); ++i) {
-    // An empty tensor gives no piece to write; its payload is checked here.
-    if (tensors[i].bytes == 0) MP_RETURN_IF_ERROR(reader.ReadTensor(tensors[i], {}));
-    if (!NeedsDataToSplice(tensors[i])) continue;
-    early[i].resize(tensors[i].bytes);
-    MP_RETURN_IF_ERROR(reader.ReadTensor(tensors[i], std::as_writable_bytes(std::span(early[i]))));
-    data[i] = early[i];
-  }
-  SplicedModel model;
-  std::string error;
-  if (!SpliceModel({reinterpret_cast<const uint8_t*>(skeleton.data()), skeleton.size()}, tensors, data, &model, &error)) {
-    return Corrupt(src + ": " + error);
-  }
+  SplicedArtifact spliced;
+  MP_RETURN_IF_ERROR(SpliceArtifact(reader, &spliced));
+  const SplicedModel& model = spliced.model;
 
   // The order of writing: each external file's tensors by offset, then the
   // tensors in the model file.
@@ -289,6 +273,28 @@ Result<UnpackReport> Unpack(const std::filesystem::path& artifact, const std::fi
 }
 
 }  // namespace
+
+Status SpliceArtifact(const Reader& reader, SplicedArtifact* out) {
+  const std::vector<TensorInfo>& tensors = reader.tensors();
+  MP_ASSIGN_OR_RETURN(out->skeleton, reader.ReadSkeleton());
+  // Tensors whose typed field is varint-encoded are decoded first: the
+  // lengths the splice writes depend on their values. Every other tensor is
+  // decoded just before it is written.
+  out->early.assign(tensors.size(), {});
+  std::vector<std::span<const uint8_t>> data(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    // An empty tensor gives no piece to write; its payload is checked here.
+    if (tensors[i].bytes == 0) MP_RETURN_IF_ERROR(reader.ReadTensor(tensors[i], {}));
+    if (!NeedsDataToSplice(tensors[i])) continue;
+    out->early[i].resize(tensors[i].bytes);
+    MP_RETURN_IF_ERROR(reader.ReadTensor(tensors[i], std::as_writable_bytes(std::span(out->early[i]))));
+    data[i] = out->early[i];
+  }
+  std::string error;
+  const std::span<const uint8_t> graph(reinterpret_cast<const uint8_t*>(out->skeleton.data()), out->skeleton.size());
+  if (!SpliceModel(graph, tensors, data, &out->model, &error)) return Corrupt(reader.name() + ": " + error);
+  return Status::Ok();
+}
 
 Result<UnpackReport> UnpackModel(const std::filesystem::path& artifact, const std::filesystem::path& onnx_path,
                                  const UnpackOptions& options) {
