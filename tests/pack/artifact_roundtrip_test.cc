@@ -141,6 +141,18 @@ TEST(ArtifactRoundTrip, ExternalDataFilesAreByteIdentical) {
       EXPECT_EQ(ReadFile(dir / "out" / "r.onnx.data"), ReadFile(dir / "in" / "r.onnx.data"));
     }
   }
+  // With no tensor large enough for a payload, nothing reads the data file,
+  // yet the model names it: it travels whole, as residue (it was dropped
+  // once, and the restored model named a missing file).
+  PackOptions none;
+  none.min_tensor_bytes = uint64_t{1} << 40;
+  r = PackModel(dir / "in" / "r.onnx", dir / "whole.mpk", none);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_TRUE(r->tensors.empty());
+  fs::remove_all(dir / "out");
+  ASSERT_TRUE(UnpackModel(dir / "whole.mpk", dir / "out" / "r.onnx").ok());
+  EXPECT_EQ(ReadFile(dir / "out" / "r.onnx"), ReadFile(dir / "in" / "r.onnx"));
+  EXPECT_EQ(ReadFile(dir / "out" / "r.onnx.data"), ReadFile(dir / "in" / "r.onnx.data"));
 }
 
 // unpack decodes tensors just ahead of writing them: the decoded data it

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cstring>
 #include <map>
+#include <set>
 #include <thread>
 #include <memory>
 #include <optional>
@@ -44,6 +45,38 @@ struct ExternalRef {
   std::string location;
   uint64_t offset = 0;
 };
+
+// Every external data location the model's tensors name: those of the main
+// graph and those of subgraphs, sparse tensors and attribute lists, which get
+// no payload but whose bytes must travel too (as residue).
+void CollectExternalLocations(const onnx::GraphProto& g, std::set<std::string>* out);
+
+void CollectExternalLocations(const onnx::TensorProto& t, std::set<std::string>* out) {
+  if (t.data_location() != onnx::TensorProto::EXTERNAL) return;
+  for (const auto& kv : t.external_data()) {
+    if (kv.key() == "location") out->insert(kv.value());
+  }
+}
+
+void CollectExternalLocations(const onnx::SparseTensorProto& t, std::set<std::string>* out) {
+  CollectExternalLocations(t.values(), out);
+  CollectExternalLocations(t.indices(), out);
+}
+
+void CollectExternalLocations(const onnx::GraphProto& g, std::set<std::string>* out) {
+  for (const auto& t : g.initializer()) CollectExternalLocations(t, out);
+  for (const auto& t : g.sparse_initializer()) CollectExternalLocations(t, out);
+  for (const auto& n : g.node()) {
+    for (const auto& a : n.attribute()) {
+      if (a.has_t()) CollectExternalLocations(a.t(), out);
+      for (const auto& t : a.tensors()) CollectExternalLocations(t, out);
+      if (a.has_sparse_tensor()) CollectExternalLocations(a.sparse_tensor(), out);
+      for (const auto& t : a.sparse_tensors()) CollectExternalLocations(t, out);
+      if (a.has_g()) CollectExternalLocations(a.g(), out);
+      for (const auto& sub : a.graphs()) CollectExternalLocations(sub, out);
+    }
+  }
+}
 
 ExternalRef ParseExternal(const onnx::TensorProto& t) {
   ExternalRef r;
@@ -332,6 +365,14 @@ Result<PackReport> Pack(const std::filesystem::path& onnx_path, const std::files
     auto [it, added] = file_index.emplace(work[i].ext.location, static_cast<uint32_t>(c.files.size()));
     if (added) c.files.push_back({work[i].ext.location, 0, 0, {}});
     file_of[i] = it->second;
+  }
+  // Files that no payload tensor reads (their tensors are below
+  // --min-tensor-bytes, in subgraphs, or kept whole) are packed whole as
+  // residue: without them the restored model would name missing files.
+  std::set<std::string> locations;
+  CollectExternalLocations(model.proto().graph(), &locations);
+  for (const std::string& location : locations) {
+    if (file_index.emplace(location, static_cast<uint32_t>(c.files.size())).second) c.files.push_back({location, 0, 0, {}});
   }
   for (uint32_t f = 0; f < c.files.size(); ++f) {
     std::vector<std::pair<uint64_t, uint64_t>> ranges;
