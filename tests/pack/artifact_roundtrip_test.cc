@@ -153,6 +153,31 @@ TEST(ArtifactRoundTrip, ExternalDataFilesAreByteIdentical) {
   ASSERT_TRUE(UnpackModel(dir / "whole.mpk", dir / "out" / "r.onnx").ok());
   EXPECT_EQ(ReadFile(dir / "out" / "r.onnx"), ReadFile(dir / "in" / "r.onnx"));
   EXPECT_EQ(ReadFile(dir / "out" / "r.onnx.data"), ReadFile(dir / "in" / "r.onnx.data"));
+  // A location spelled "./r.onnx.data", valid for ONNX's loaders, is stored
+  // in the form unpack accepts; the model keeps its spelling (unpack refused
+  // such artifacts once).
+  onnx::ModelProto dotted;
+  ASSERT_TRUE(dotted.ParseFromString(ReadFile(dir / "in" / "r.onnx")));
+  int renamed = 0;
+  for (auto& t : *dotted.mutable_graph()->mutable_initializer()) {
+    for (auto& kv : *t.mutable_external_data()) {
+      if (kv.key() == "location") {
+        kv.set_value("./r.onnx.data");
+        ++renamed;
+      }
+    }
+  }
+  ASSERT_GT(renamed, 0);
+  std::string bytes;
+  ASSERT_TRUE(dotted.SerializeToString(&bytes));
+  testing::WriteFile(dir / "in" / "dot.onnx", bytes);
+  r = PackModel(dir / "in" / "dot.onnx", dir / "dot.mpk");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  fs::remove_all(dir / "out");
+  auto u = UnpackModel(dir / "dot.mpk", dir / "out" / "dot.onnx");
+  ASSERT_TRUE(u.ok()) << u.status().message();
+  EXPECT_EQ(ReadFile(dir / "out" / "dot.onnx"), bytes);
+  EXPECT_EQ(ReadFile(dir / "out" / "r.onnx.data"), ReadFile(dir / "in" / "r.onnx.data"));
 }
 
 // unpack decodes tensors just ahead of writing them: the decoded data it

@@ -360,20 +360,24 @@ Result<PackReport> Pack(const std::filesystem::path& onnx_path, const std::files
   // External data files: the residue no tensor covers, and a whole-file checksum.
   std::vector<uint32_t> file_of(work.size(), 0);
   std::map<std::string, uint32_t> file_index;
+  // A file is recorded under its normalized location ("./w.bin" and
+  // "w.bin" are one file named "w.bin", the form unpack accepts); the graph
+  // keeps the model's own spelling.
+  auto file_for = [&](const std::string& location) {
+    const std::string name = std::filesystem::path(location).lexically_normal().generic_string();
+    auto [it, added] = file_index.emplace(name, static_cast<uint32_t>(c.files.size()));
+    if (added) c.files.push_back({name, 0, 0, {}});
+    return it->second;
+  };
   for (size_t i = 0; i < work.size(); ++i) {
-    if (!keep[i] || work[i].storage != StorageKind::kExternal) continue;
-    auto [it, added] = file_index.emplace(work[i].ext.location, static_cast<uint32_t>(c.files.size()));
-    if (added) c.files.push_back({work[i].ext.location, 0, 0, {}});
-    file_of[i] = it->second;
+    if (keep[i] && work[i].storage == StorageKind::kExternal) file_of[i] = file_for(work[i].ext.location);
   }
   // Files that no payload tensor reads (their tensors are below
   // --min-tensor-bytes, in subgraphs, or kept whole) are packed whole as
   // residue: without them the restored model would name missing files.
   std::set<std::string> locations;
   CollectExternalLocations(model.proto().graph(), &locations);
-  for (const std::string& location : locations) {
-    if (file_index.emplace(location, static_cast<uint32_t>(c.files.size())).second) c.files.push_back({location, 0, 0, {}});
-  }
+  for (const std::string& location : locations) file_for(location);
   for (uint32_t f = 0; f < c.files.size(); ++f) {
     std::vector<std::pair<uint64_t, uint64_t>> ranges;
     for (size_t i = 0; i < work.size(); ++i) {

@@ -18,22 +18,6 @@ namespace {
 
 std::string Quote(std::string_view s) { return "'" + std::string(s) + "'"; }
 
-// External data locations come from the artifact: the same rules the loader
-// applies (relative, no "..") keep a hostile artifact from writing outside
-// the output folder.
-Status CheckLocation(const std::string& name, const std::string& where) {
-  const std::filesystem::path p(name);
-  if (name.empty() || p.is_absolute() || name.front() == '/' || name.front() == '\\') {
-    return PermissionDenied(where + ": external data location " + Quote(name) + " is not a relative path");
-  }
-  for (const auto& part : p) {
-    if (part == ".." || part == ".") return PermissionDenied(where + ": external data location " + Quote(name) + " contains '..' or '.'");
-  }
-  if (name.find('\\') != std::string::npos || name.find('\0') != std::string::npos || name.back() == '/') {
-    return PermissionDenied(where + ": external data location " + Quote(name) + " is not a plain relative file path");
-  }
-  return Status::Ok();
-}
 
 // Decodes tensors in a given order, ahead of the writer, on worker threads.
 // The memory that holds decoded data (tensors decoding, decoded and not yet
@@ -207,7 +191,6 @@ Result<UnpackReport> Unpack(const std::filesystem::path& artifact, const std::fi
   for (size_t f = 0; f < info.files.size(); ++f) {
     const ExternalFileInfo& fi = info.files[f];
     const std::string where = src + ": external file " + Quote(fi.name);
-    MP_RETURN_IF_ERROR(CheckLocation(fi.name, src));
     const std::filesystem::path out = dir / fi.name;
     if (out.lexically_normal() == onnx_path.lexically_normal()) {
       return Corrupt(where + " has the name of the output model");
@@ -274,7 +257,25 @@ Result<UnpackReport> Unpack(const std::filesystem::path& artifact, const std::fi
 
 }  // namespace
 
+// External data locations come from the artifact: the same rules the loader
+// applies (relative, no "..") keep a hostile artifact from writing outside
+// the output folder.
+Status CheckExternalLocation(const std::string& name, const std::string& where) {
+  const std::filesystem::path p(name);
+  if (name.empty() || p.is_absolute() || name.front() == '/' || name.front() == '\\') {
+    return PermissionDenied(where + ": external data location " + Quote(name) + " is not a relative path");
+  }
+  for (const auto& part : p) {
+    if (part == ".." || part == ".") return PermissionDenied(where + ": external data location " + Quote(name) + " contains '..' or '.'");
+  }
+  if (name.find('\\') != std::string::npos || name.find('\0') != std::string::npos || name.back() == '/') {
+    return PermissionDenied(where + ": external data location " + Quote(name) + " is not a plain relative file path");
+  }
+  return Status::Ok();
+}
+
 Status SpliceArtifact(const Reader& reader, SplicedArtifact* out) {
+  for (const ExternalFileInfo& f : reader.info().files) MP_RETURN_IF_ERROR(CheckExternalLocation(f.name, reader.name()));
   const std::vector<TensorInfo>& tensors = reader.tensors();
   MP_ASSIGN_OR_RETURN(out->skeleton, reader.ReadSkeleton());
   // Tensors whose typed field is varint-encoded are decoded first: the

@@ -17,7 +17,12 @@ struct SplicedArtifact {
   SplicedModel model;                      // pieces point into skeleton and early
 };
 
-// Reads the graph section, decodes the tensors whose typed fields the splice
+// Refuses an external data location that could write outside the output
+// folder or is not a plain relative file path (absolute, with a '..' or '.'
+// part, a backslash, a NUL, a trailing '/'), naming it.
+Status CheckExternalLocation(const std::string& name, const std::string& where);
+
+// Checks the external data locations, reads the graph section, decodes the tensors whose typed fields the splice
 // needs (and checks the payloads of empty tensors), and splices. Fails,
 // naming the artifact, when the graph section and the index disagree.
 Status SpliceArtifact(const Reader& reader, SplicedArtifact* out);
