@@ -1,7 +1,8 @@
 // libFuzzer target for the artifact reader: any byte string must open or be
 // refused with a Status; every tensor, the graph and the residues must
 // decode or be refused; the decoded tensors must be spliced into the graph
-// as unpack does, and the tensors the graph holds listed, or be refused;
+// as unpack does (and by unpack's own splice step), and the tensors the
+// graph holds listed, or be refused;
 // all without crashes, sanitizer reports or allocations beyond the reader's
 // limits.
 #include <cstddef>
@@ -12,6 +13,7 @@
 
 #include "modelpress/pack_reader.h"
 #include "reader/model_splice.h"
+#include "reader/splice_artifact.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   modelpress::pack::ReaderOptions options;
@@ -38,5 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                               &inline_tensors, &error);
   }
   for (size_t f = 0; f < reader->info().files.size(); ++f) (void)reader->ReadResidue(f);
+  // unpack's own first step (external file names checked, then the splice).
+  modelpress::pack::SplicedArtifact spliced;
+  (void)modelpress::pack::SpliceArtifact(*reader, &spliced);
   return 0;
 }
