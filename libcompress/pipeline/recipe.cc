@@ -319,7 +319,9 @@ class Parser {
       if (key == "threads") st.options.threads = static_cast<int>(Integer(v, key, 0, 4096));
       if (key == "verify") st.options.verify = Bool(v, key);
       if (key == "min_tensor_bytes") st.options.min_tensor_bytes = Integer(v, key, 0, INT64_MAX);
-      if (key == "inline_up_to") st.options.inline_up_to = Integer(v, key, 0, INT64_MAX);
+      if (key == "inline_up_to") {
+        st.options.inline_up_to = Integer(v, key, 0, static_cast<int64_t>(pack::PackOptions::kMaxInlineUpTo));
+      }
     }
     return st;
   }

@@ -144,6 +144,7 @@ TEST(Recipe, BadValuesNameTheirLine) {
   ExpectError("stages:\n  - prune:\n      sparsity: 0.5\n      scope: planet\n", "r.yaml:4:",
               "'scope' must be one of global, layer");
   ExpectError("stages:\n  - pack:\n      level: 30\n", "r.yaml:3:", "'level' must be in [1, 22]");
+  ExpectError("stages:\n  - pack:\n      inline_up_to: 100000\n", "r.yaml:3:", "'inline_up_to' must be in [0, 65536]");
   ExpectError("stages:\n  - prune:\n      method: nm\n      n: 4\n      m: 4\n", "r.yaml:4:", "'n' must be smaller");
   ExpectError("stages:\n  - prune:\n      sparsity: 0.5\n      exclude: \"(\"\n", "r.yaml:4:", "not a valid regular");
   ExpectError("stages:\n  - quantize:\n      activations: int8\n", "r.yaml:3:", "applies to mode static only");
