@@ -114,6 +114,13 @@ class Reader {
   // "planes:huff,huff,raw,raw") for reports.
   Status ReadTensor(const TensorInfo& t, std::span<std::byte> out, std::string* detail) const;
 
+  // Says that t's payload will not be read again soon: where the reader
+  // maps a file (Open), the payload's pages are handed back to the kernel,
+  // so that reading every tensor once does not leave the whole artifact
+  // counted as the process's memory. A later ReadTensor reads them again
+  // from the file. No effect on FromMemory readers.
+  void ReleasePayload(const TensorInfo& t) const;
+
   // The serialized ONNX ModelProto whose tensor payloads were removed.
   Result<std::string> ReadSkeleton() const;
   // The bytes of external file `file` that no tensor covers, in file order.

@@ -353,6 +353,20 @@ Status Reader::ReadTensor(const TensorInfo& t, std::span<std::byte> out, std::st
   });
 }
 
+void Reader::ReleasePayload(const TensorInfo& t) const {
+  const Impl& m = *impl_;
+  const auto it = m.by_name.find(t.name);
+  if (m.mapping == nullptr || it == m.by_name.end()) return;
+  const SectionRef& s = m.payloads[it->second];
+  // Only the pages wholly inside the payload: the others hold neighbours'
+  // bytes, which another thread may be reading (dropping them would only
+  // cost a page fault, as the mapping is a private, unwritten file mapping).
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(m.data) + s.offset + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(m.data) + s.offset + s.size) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 Result<std::string> Reader::ReadSkeleton() const {
   return ReportOutOfMemory(impl_->name + ": graph section", [&]() -> Result<std::string> {
     return impl_->ReadStreamSection(impl_->skeleton, UINT64_MAX, "graph section", impl_->sections);

@@ -113,6 +113,7 @@ class OrderedDecoder {
     Status s = b.data ? reader_.ReadTensor(t, std::as_writable_bytes(std::span(b.data.get(), t.bytes)))
                       : ResourceExhausted(reader_.name() + ": tensor " + Quote(t.name) + ": out of memory for its " +
                                           std::to_string(t.bytes) + " decoded bytes");
+    reader_.ReleasePayload(t);  // each payload is read once
     std::lock_guard<std::mutex> lock(mutex_);
     slots_[k].buffer = std::move(b);
     slots_[k].status = std::move(s);
