@@ -3,6 +3,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -115,6 +116,19 @@ Status SaveModel(const Model& model, const std::filesystem::path& path, const Sa
   const std::string out = path.string();
   if (path.filename().empty()) return InvalidArgument(out + ": output path names no file");
   if (options.alignment == 0) return InvalidArgument("save alignment must be at least 1");
+  // Neither output may replace a file the model reads its external data
+  // from (the model stays readable through its mapping, but the input on
+  // disk would change).
+  auto refuse_input = [&](const std::filesystem::path& target) -> Status {
+    for (const auto& [input, file] : m.files) {
+      if (std::error_code ec; std::filesystem::equivalent(target, input, ec)) {
+        return InvalidArgument(target.string() + ": would replace " + input.string() +
+                               ", which the model reads its external data from; modelpress never modifies its input");
+      }
+    }
+    return Status::Ok();
+  };
+  MP_RETURN_IF_ERROR(refuse_input(path));
 
   std::vector<std::pair<const TensorEntry*, TensorView>> views;
   uint64_t external_bytes = 0;
@@ -165,6 +179,9 @@ Status SaveModel(const Model& model, const std::filesystem::path& path, const Sa
   const std::string data_name = options.data_file.empty() ? path.filename().string() + ".data" : options.data_file;
   if (data_name.find('/') != std::string::npos || data_name == "." || data_name == "..") {
     return InvalidArgument(out + ": data file name " + data_name + " must be a plain file name");
+  }
+  if (std::any_of(rewrites.begin(), rewrites.end(), [](const Rewrite& r) { return r.action == Action::kToExternal; })) {
+    MP_RETURN_IF_ERROR(refuse_input(path.parent_path() / data_name));
   }
   std::optional<TempFile> data_file;
   {

@@ -128,6 +128,30 @@ TEST(Save, FailureLeavesNothingBehind) {
   EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
 
+// Saving never replaces a file the model reads its external data from,
+// neither as the model nor as the data file, and leaves it as it was.
+TEST(Save, RefusesToReplaceTheModelsOwnDataFile) {
+  TempDir dir;
+  auto m = LoadModel(testing::SampleModelsDir() / "digits_mlp.onnx");
+  ASSERT_TRUE(m.ok());
+  SaveOptions ext;
+  ext.external = ExternalData::kAlways;
+  ASSERT_TRUE(SaveModel(*m, dir / "a.onnx", ext).ok());
+  const std::string data = testing::ReadFile(dir / "a.onnx.data");
+  auto a = LoadModel(dir / "a.onnx");
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  auto s = SaveModel(*a, dir / "a.onnx.data");
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.message();
+  EXPECT_NE(s.message().find("never modifies its input"), std::string::npos) << s.message();
+  SaveOptions onto = ext;
+  onto.data_file = "a.onnx.data";
+  EXPECT_EQ(SaveModel(*a, dir / "b.onnx", onto).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(testing::ReadFile(dir / "a.onnx.data"), data);
+  EXPECT_FALSE(std::filesystem::exists(dir / "b.onnx"));
+  // Another data file name is fine.
+  EXPECT_TRUE(SaveModel(*a, dir / "b.onnx", ext).ok());
+}
+
 TEST(Save, NewerOpsetAndUnknownFieldsRoundTrip) {
   ModelBuilder b(21);
   b.Input("x", {2, 4}).Weight("w", {4, 3}).Node("MatMul", {"x", "w"}, {"y"}).Output("y");

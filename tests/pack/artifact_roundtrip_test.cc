@@ -180,6 +180,76 @@ TEST(ArtifactRoundTrip, ExternalDataFilesAreByteIdentical) {
   EXPECT_EQ(ReadFile(dir / "out" / "r.onnx.data"), ReadFile(dir / "in" / "r.onnx.data"));
 }
 
+// Bytes between external tensors (alignment padding) come back in their
+// place: unpack once wrote them after the last tensor instead, and refused
+// its own output for not matching the packed file.
+TEST(ArtifactRoundTrip, GapsBetweenExternalTensorsAreRestored) {
+  TempDir dir;
+  fs::create_directories(dir / "in");
+  auto m = LoadModel(testing::SampleModelsDir() / "digits_mlp.onnx");
+  ASSERT_TRUE(m.ok());
+  SaveOptions so;
+  so.external = ExternalData::kAlways;
+  so.external_threshold = 512;
+  ASSERT_TRUE(SaveModel(*m, dir / "in" / "m.onnx", so).ok());
+  ASSERT_TRUE(PackModel(dir / "in" / "m.onnx", dir / "m.mpk").ok());
+  auto reader = Reader::Open(dir / "m.mpk");
+  ASSERT_TRUE(reader.ok());
+  ASSERT_EQ(reader->info().files.size(), 1u);
+  // Gaps before the last tensor: the file holds more than its tensors, and
+  // its last tensor ends at the end of the file.
+  uint64_t covered = 0, last_end = 0;
+  for (const TensorInfo& t : reader->tensors()) {
+    if (t.storage != static_cast<uint8_t>(StorageKind::kExternal)) continue;
+    covered += t.bytes;
+    last_end = std::max(last_end, t.external_offset + t.bytes);
+  }
+  ASSERT_LT(covered, reader->info().files[0].size);
+  ASSERT_EQ(last_end, reader->info().files[0].size);
+  for (const int threads : {1, 2}) {
+    fs::remove_all(dir / "out");
+    UnpackOptions uo;
+    uo.threads = threads;
+    auto u = UnpackModel(dir / "m.mpk", dir / "out" / "m.onnx", uo);
+    ASSERT_TRUE(u.ok()) << u.status().message();
+    EXPECT_EQ(ReadFile(dir / "out" / "m.onnx"), ReadFile(dir / "in" / "m.onnx"));
+    EXPECT_EQ(ReadFile(dir / "out" / "m.onnx.data"), ReadFile(dir / "in" / "m.onnx.data"));
+  }
+}
+
+// Neither pack nor unpack replaces a file it reads: pack's output may not
+// be the model's external data file, and an external file unpack would
+// write may not be the artifact (a model whose data file is named 'a.mpk',
+// packed to a.mpk and unpacked next to it, overwrote the artifact once).
+TEST(ArtifactRoundTrip, OutputsNeverReplaceInputs) {
+  TempDir dir;
+  fs::create_directories(dir / "in");
+  fs::create_directories(dir / "out");
+  auto m = LoadModel(testing::SampleModelsDir() / "digits_mlp.onnx");
+  ASSERT_TRUE(m.ok());
+  SaveOptions so;
+  so.external = ExternalData::kAlways;
+  so.data_file = "a.mpk";
+  ASSERT_TRUE(SaveModel(*m, dir / "in" / "m.onnx", so).ok());
+  const std::string data = ReadFile(dir / "in" / "a.mpk");
+  auto r = PackModel(dir / "in" / "m.onnx", dir / "in" / "a.mpk");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << r.status().message();
+  EXPECT_EQ(ReadFile(dir / "in" / "a.mpk"), data);
+  r = PackModel(dir / "in" / "m.onnx", dir / "out" / "a.mpk");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  const std::string artifact = ReadFile(dir / "out" / "a.mpk");
+  auto u = UnpackModel(dir / "out" / "a.mpk", dir / "out" / "m.onnx");
+  ASSERT_FALSE(u.ok());
+  EXPECT_NE(u.status().message().find("would replace the artifact"), std::string::npos) << u.status().message();
+  EXPECT_EQ(ReadFile(dir / "out" / "a.mpk"), artifact);
+  EXPECT_FALSE(fs::exists(dir / "out" / "m.onnx"));
+  // Elsewhere it restores.
+  auto elsewhere = UnpackModel(dir / "out" / "a.mpk", dir / "m.onnx");
+  ASSERT_TRUE(elsewhere.ok()) << elsewhere.status().message();
+  EXPECT_EQ(ReadFile(dir / "a.mpk"), data);
+}
+
 // A released payload's pages are read again from the file when asked for:
 // every tensor decodes to the same bytes before and after.
 TEST(ArtifactRoundTrip, ReleasedPayloadsReadAgain) {

@@ -235,6 +235,9 @@ Result<PackReport> Pack(const std::filesystem::path& onnx_path, const std::files
                            ": only tensors of at most that many bytes can stay in the graph section");
   }
   const std::string src = onnx_path.string();
+  if (std::error_code ec; std::filesystem::equivalent(onnx_path, artifact, ec)) {
+    return InvalidArgument(artifact.string() + ": output is the input file; modelpress never modifies its input");
+  }
   // The graph and the index are compressed with the graph dictionary at the
   // end; digesting it takes a core that is idle while the model loads.
   BackgroundTask dictionary([level = options.level] {
@@ -415,6 +418,14 @@ Result<PackReport> Pack(const std::filesystem::path& onnx_path, const std::files
   std::set<std::string> locations;
   CollectExternalLocations(model.proto().graph(), &locations);
   for (const std::string& location : locations) file_for(location);
+  // The artifact must not replace a file it is made from.
+  for (const PendingFile& f : c.files) {
+    std::error_code ec;
+    if (std::filesystem::equivalent(artifact, model.base_dir() / f.name, ec)) {
+      return InvalidArgument(artifact.string() + ": output is the model's external data file " + Quote(f.name) +
+                             "; modelpress never modifies its input");
+    }
+  }
   for (uint32_t f = 0; f < c.files.size(); ++f) {
     std::vector<std::pair<uint64_t, uint64_t>> ranges;
     for (size_t i = 0; i < work.size(); ++i) {

@@ -151,6 +151,9 @@ class OrderedDecoder {
 
 Result<UnpackReport> Unpack(const std::filesystem::path& artifact, const std::filesystem::path& onnx_path,
                             const UnpackOptions& options) {
+  if (std::error_code ec; std::filesystem::equivalent(artifact, onnx_path, ec)) {
+    return InvalidArgument(onnx_path.string() + ": output is the input file; modelpress never modifies its input");
+  }
   MP_ASSIGN_OR_RETURN(Reader reader, Reader::Open(artifact));
   const std::string src = reader.name();
   const ArtifactInfo& info = reader.info();
@@ -196,6 +199,9 @@ Result<UnpackReport> Unpack(const std::filesystem::path& artifact, const std::fi
     if (out.lexically_normal() == onnx_path.lexically_normal()) {
       return Corrupt(where + " has the name of the output model");
     }
+    if (std::error_code ec; std::filesystem::equivalent(out, artifact, ec)) {
+      return InvalidArgument(where + " would replace the artifact itself; modelpress never modifies its input");
+    }
     MP_ASSIGN_OR_RETURN(std::string residue, reader.ReadResidue(f));
     if (out.has_parent_path()) {
       std::error_code ec;
@@ -215,9 +221,10 @@ Result<UnpackReport> Unpack(const std::filesystem::path& artifact, const std::fi
       MP_ASSIGN_OR_RETURN(const std::span<const uint8_t> bytes, decoder.Next());
       const uint64_t begin = tensors[i].external_offset, end = begin + tensors[i].bytes;
       if (begin > pos) {
-        if (begin - pos > residue.size() - used) return Corrupt(where + ": residue is shorter than the gaps between tensors");
-        MP_RETURN_IF_ERROR(emit(residue.data() + used, begin - pos));
-        used += begin - pos;
+        const uint64_t gap = begin - pos;  // emit() moves pos
+        if (gap > residue.size() - used) return Corrupt(where + ": residue is shorter than the gaps between tensors");
+        MP_RETURN_IF_ERROR(emit(residue.data() + used, gap));
+        used += gap;
       }
       if (end > pos) MP_RETURN_IF_ERROR(emit(reinterpret_cast<const char*>(bytes.data()) + (pos - begin), end - pos));
     }
