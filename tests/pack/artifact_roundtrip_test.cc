@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <functional>
 #include <cmath>
+#include <map>
 #include <random>
 
 #include "codec/tensor_codec.h"
@@ -214,6 +215,87 @@ TEST(ArtifactRoundTrip, GapsBetweenExternalTensorsAreRestored) {
     ASSERT_TRUE(u.ok()) << u.status().message();
     EXPECT_EQ(ReadFile(dir / "out" / "m.onnx"), ReadFile(dir / "in" / "m.onnx"));
     EXPECT_EQ(ReadFile(dir / "out" / "m.onnx.data"), ReadFile(dir / "in" / "m.onnx.data"));
+  }
+}
+
+// External data laid out as other writers lay it out: two files, offsets
+// out of initializer order, a tensor without a length, tiny tensors between
+// large ones, bytes before the first and after the last tensor, two tensors
+// sharing bytes, a file in a subfolder. Every file restores byte for byte,
+// whatever is given a payload and however many threads decode.
+TEST(ArtifactRoundTrip, ExternalLayoutsRestoreExactly) {
+  struct Spec {
+    const char* name;
+    int64_t elements;
+    const char* location;
+    uint64_t offset;
+    bool length;
+  };
+  struct Case {
+    const char* name;
+    std::vector<Spec> tensors;
+    std::string trailer;  // appended to every file
+  };
+  const std::vector<Case> cases = {
+      {"two files", {{"a", 1000, "w1.bin", 0, true}, {"b", 3000, "w2.bin", 128, true}, {"c", 500, "w1.bin", 8192, false},
+                     {"d", 2000, "w2.bin", 20000, true}}, ""},
+      {"unsorted", {{"a", 4000, "w.bin", 40000, true}, {"b", 5, "w.bin", 16010, true}, {"c", 4000, "w.bin", 0, true},
+                    {"d", 3, "w.bin", 39990, true}}, ""},
+      {"trailer", {{"a", 2000, "w.bin", 64, true}, {"b", 2000, "w.bin", 9000, true}}, std::string(700, 'T')},
+      {"shared bytes", {{"a", 2000, "w.bin", 0, true}, {"b", 2000, "w.bin", 0, true}, {"c", 1000, "w.bin", 4000, true}}, ""},
+      {"subfolder", {{"a", 2000, "sub/dir/w.bin", 100, true}, {"b", 10, "sub/dir/w.bin", 0, true}}, ""},
+  };
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    TempDir dir;
+    std::map<std::string, std::string> files;
+    onnx::ModelProto p = EmptyModel();
+    for (const Spec& t : c.tensors) {
+      std::string bytes(static_cast<size_t>(t.elements) * 4, '\0');
+      for (size_t k = 0; k < bytes.size(); k += 4) {
+        const float v = normal(rng);
+        std::memcpy(&bytes[k], &v, 4);
+      }
+      std::string& f = files[t.location];
+      if (f.size() < t.offset + bytes.size()) f.resize(t.offset + bytes.size(), '\0');
+      f.replace(t.offset, bytes.size(), bytes);
+      onnx::TensorProto* tp = p.mutable_graph()->add_initializer();
+      tp->set_name(t.name);
+      tp->set_data_type(onnx::TensorProto::FLOAT);
+      tp->add_dims(t.elements);
+      tp->set_data_location(onnx::TensorProto::EXTERNAL);
+      auto add = [&](const std::string& k, const std::string& v) {
+        auto* kv = tp->add_external_data();
+        kv->set_key(k);
+        kv->set_value(v);
+      };
+      add("location", t.location);
+      add("offset", std::to_string(t.offset));
+      if (t.length) add("length", std::to_string(bytes.size()));
+    }
+    fs::create_directories(dir / "in" / "sub" / "dir");
+    for (auto& [name, bytes] : files) testing::WriteFile(dir / "in" / name, bytes + c.trailer);
+    std::string model;
+    ASSERT_TRUE(p.SerializeToString(&model));
+    testing::WriteFile(dir / "in" / "m.onnx", model);
+    for (const uint64_t min_bytes : {uint64_t{0}, uint64_t{64}, uint64_t{1} << 40}) {
+      PackOptions po;
+      po.min_tensor_bytes = min_bytes;
+      auto r = PackModel(dir / "in" / "m.onnx", dir / "m.mpk", po);
+      ASSERT_TRUE(r.ok()) << r.status().message();
+      for (const int threads : {1, 2}) {
+        fs::remove_all(dir / "out");
+        UnpackOptions uo;
+        uo.threads = threads;
+        uo.max_buffered_bytes = 1;
+        auto u = UnpackModel(dir / "m.mpk", dir / "out" / "m.onnx", uo);
+        ASSERT_TRUE(u.ok()) << min_bytes << " " << threads << ": " << u.status().message();
+        EXPECT_EQ(ReadFile(dir / "out" / "m.onnx"), model);
+        for (const auto& [name, bytes] : files) EXPECT_EQ(ReadFile(dir / "out" / name), bytes + c.trailer) << name;
+      }
+    }
   }
 }
 
