@@ -33,6 +33,7 @@ class TempFile {
     if (!committed_ && named_) ::unlink(tmp_.c_str());
   }
   Status Open() {
+    if (std::error_code ec; std::filesystem::is_directory(final_, ec)) return IoError(final_.string() + ": is a directory");
     const std::filesystem::path dir = final_.parent_path().empty() ? std::filesystem::path(".") : final_.parent_path();
     if (::access("/proc/self/fd", X_OK) == 0) {
       fd_ = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);

@@ -216,6 +216,15 @@ TEST(ArtifactRoundTrip, GapsBetweenExternalTensorsAreRestored) {
     EXPECT_EQ(ReadFile(dir / "out" / "m.onnx"), ReadFile(dir / "in" / "m.onnx"));
     EXPECT_EQ(ReadFile(dir / "out" / "m.onnx.data"), ReadFile(dir / "in" / "m.onnx.data"));
   }
+  // An output path that cannot be the model (a folder) fails before any
+  // file is written: the data file was once renamed into place first.
+  fs::remove_all(dir / "out");
+  fs::create_directories(dir / "out" / "m.onnx");
+  auto u = UnpackModel(dir / "m.mpk", dir / "out" / "m.onnx");
+  ASSERT_FALSE(u.ok());
+  EXPECT_EQ(u.status().code(), StatusCode::kIoError) << u.status().message();
+  EXPECT_FALSE(fs::exists(dir / "out" / "m.onnx.data"));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir / "out"), fs::directory_iterator()), 1);
 }
 
 // External data laid out as other writers lay it out: two files, offsets

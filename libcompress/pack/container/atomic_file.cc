@@ -25,6 +25,9 @@ AtomicFile::~AtomicFile() {
 
 Status AtomicFile::Open() {
   if (final_.filename().empty()) return InvalidArgument(final_.string() + ": output path names no file");
+  // Found now rather than when renaming, after all the work (and, for
+  // unpack, after other outputs were renamed into place).
+  if (std::error_code ec; std::filesystem::is_directory(final_, ec)) return IoError(final_.string() + ": is a directory");
   // An unnamed file in the target folder (O_TMPFILE) leaves nothing behind
   // however the process ends, even by SIGKILL; it gets a name only at
   // Commit. Where the filesystem or a missing /proc rules that out, a

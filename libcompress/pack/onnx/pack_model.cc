@@ -238,6 +238,7 @@ Result<PackReport> Pack(const std::filesystem::path& onnx_path, const std::files
   if (std::error_code ec; std::filesystem::equivalent(onnx_path, artifact, ec)) {
     return InvalidArgument(artifact.string() + ": output is the input file; modelpress never modifies its input");
   }
+  if (std::error_code ec; std::filesystem::is_directory(artifact, ec)) return IoError(artifact.string() + ": is a directory");
   // The graph and the index are compressed with the graph dictionary at the
   // end; digesting it takes a core that is idle while the model loads.
   BackgroundTask dictionary([level = options.level] {

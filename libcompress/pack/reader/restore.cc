@@ -188,6 +188,16 @@ Result<UnpackReport> Unpack(const std::filesystem::path& artifact, const std::fi
   OrderedDecoder decoder(reader, tensors, std::move(order), threads, options.max_buffered_bytes);
 
   UnpackReport report;
+  // The model's file is opened first, so that an output path that cannot
+  // be written fails before anything else is. (With external files, the
+  // output folder is created, as their folders are.)
+  if (!info.files.empty() && onnx_path.has_parent_path()) {
+    std::error_code ec;
+    std::filesystem::create_directories(onnx_path.parent_path(), ec);
+    if (ec) return IoError(onnx_path.parent_path().string() + ": cannot create folder: " + ec.message());
+  }
+  auto model_file = std::make_unique<AtomicFile>(onnx_path);
+  MP_RETURN_IF_ERROR(model_file->Open());
   // External files: residue and tensor bytes in file order, checked against
   // the whole-file checksum before anything is renamed into place.
   const std::filesystem::path dir = onnx_path.parent_path();
@@ -234,10 +244,8 @@ Result<UnpackReport> Unpack(const std::filesystem::path& artifact, const std::fi
     }
     outputs.push_back(std::move(file));
   }
-  // The model is written from its pieces into a temporary file and renamed
-  // into place only when its size and checksum match.
-  auto model_file = std::make_unique<AtomicFile>(onnx_path);
-  MP_RETURN_IF_ERROR(model_file->Open());
+  // The model is written from its pieces into its temporary file and
+  // renamed into place only when its size and checksum match.
   StreamingChecksum sum;
   for (const SplicedModel::Piece& p : model.pieces) {
     std::span<const uint8_t> piece = p.bytes;
