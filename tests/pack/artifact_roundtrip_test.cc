@@ -1,6 +1,8 @@
 // pack then unpack restores ONNX models exactly: sample models, external
 // data, typed storage, pruned int8 weights and the conformance corpus.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <functional>
@@ -339,6 +341,38 @@ TEST(ArtifactRoundTrip, OutputsNeverReplaceInputs) {
   auto elsewhere = UnpackModel(dir / "out" / "a.mpk", dir / "m.onnx");
   ASSERT_TRUE(elsewhere.ok()) << elsewhere.status().message();
   EXPECT_EQ(ReadFile(dir / "a.mpk"), data);
+}
+
+// A tensor larger than a reader accepts by default (4 GiB) is refused by
+// pack with kUnsupported before any encoding (it once got as far as an
+// artifact that unpack refused). The 5 GiB of external data are a sparse
+// file: nothing is read.
+TEST(ArtifactRoundTrip, TensorsAReaderWouldRefuseAreRefusedByPack) {
+  TempDir dir;
+  const uint64_t elements = (uint64_t{5} << 30) / 4;
+  {
+    const int fd = ::open((dir / "big.bin").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(elements * 4)), 0);
+    ::close(fd);
+  }
+  onnx::ModelProto p = EmptyModel();
+  onnx::TensorProto* t = p.mutable_graph()->add_initializer();
+  t->set_name("huge");
+  t->set_data_type(onnx::TensorProto::FLOAT);
+  t->add_dims(static_cast<int64_t>(elements));
+  t->set_data_location(onnx::TensorProto::EXTERNAL);
+  auto* kv = t->add_external_data();
+  kv->set_key("location");
+  kv->set_value("big.bin");
+  std::string bytes;
+  ASSERT_TRUE(p.SerializeToString(&bytes));
+  testing::WriteFile(dir / "m.onnx", bytes);
+  auto r = PackModel(dir / "m.onnx", dir / "m.mpk");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnsupported) << r.status().message();
+  EXPECT_NE(r.status().message().find("'huge'"), std::string::npos) << r.status().message();
+  EXPECT_FALSE(fs::exists(dir / "m.mpk"));
 }
 
 // A released payload's pages are read again from the file when asked for:

@@ -308,6 +308,11 @@ Result<PackReport> Pack(const std::filesystem::path& onnx_path, const std::files
       continue;
     }
     if (v->packed_bytes() == 0 || v->packed_bytes() < options.min_tensor_bytes) continue;
+    if (v->packed_bytes() > ReaderOptions{}.max_tensor_bytes) {
+      return Unsupported(src + ": tensor " + Quote(e.name) + " holds " + std::to_string(v->packed_bytes()) +
+                         " bytes, more than a reader accepts by default (" +
+                         std::to_string(ReaderOptions{}.max_tensor_bytes) + ")");
+    }
     Work w{&e, *v, StorageKind::kRaw, {}};
     if (v->storage() == Storage::kExternal) {
       w.storage = StorageKind::kExternal;
