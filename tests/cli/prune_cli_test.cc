@@ -113,6 +113,21 @@ TEST(PruneCli, BadArgumentsExitNonZeroAndWriteNothing) {
     EXPECT_FALSE(r.err.empty()) << args;
     EXPECT_FALSE(std::filesystem::exists(out)) << args;
   }
+  // A report path that is the input model (which it once overwrote) or the
+  // output is refused before any work; the input is left as it was.
+  const auto input = dir / "in.onnx";
+  std::filesystem::copy_file(testing::SampleModelsDir() / "digits_mlp.onnx", input);
+  const std::string before = testing::ReadFile(input);
+  for (const std::string cmd : {"prune unstructured", "prune channels", "quantize"}) {
+    const std::string args = cmd + " " + ShellQuote(input.string()) + o +
+                             (cmd == "quantize" ? " --mode weight-only" : cmd == "prune channels" ? " --ratio 0.25" : " --sparsity 0.5");
+    for (const auto& report : {input, out}) {
+      auto r = Modelpress(args + " --report " + ShellQuote(report.string()));
+      EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
+      EXPECT_EQ(testing::ReadFile(input), before) << args;
+      EXPECT_FALSE(std::filesystem::exists(out)) << args;
+    }
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <set>
@@ -22,6 +23,23 @@ void AddModelOutputOptions(CLI::App* sub, std::string* output, SaveOptions* save
   sub->add_option("--external-threshold", save->external_threshold,
                   "Tensors of at least this many bytes go to external data")
       ->default_val(1024);
+}
+
+Status CheckReportPath(const std::string& path, const std::string& model, const std::string& output) {
+  if (path.empty()) return Status::Ok();
+  MP_RETURN_IF_ERROR(CheckNotSameFile(model, path));
+  std::error_code a, b;
+  const auto report = std::filesystem::weakly_canonical(path, a), out = std::filesystem::weakly_canonical(output, b);
+  if (!a && !b && report == out) return InvalidArgument(path + ": the report path is the output model's");
+  return Status::Ok();
+}
+
+int WriteReport(const std::string& path, const std::string& json) {
+  if (path.empty()) return kExitOk;
+  std::ofstream out(path);
+  out << json << "\n";
+  if (!out) return Fail(IoError(path + ": cannot write the report"));
+  return kExitOk;
 }
 
 int CheckAndSave(const Model& model, const std::string& output, const SaveOptions& save, bool check) {

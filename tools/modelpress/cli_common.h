@@ -22,6 +22,12 @@ void AddModelOutputOptions(CLI::App* sub, std::string* output, SaveOptions* save
 // saves it; returns the exit code after reporting any error.
 int CheckAndSave(const Model& model, const std::string& output, const SaveOptions& save, bool check);
 
+// Writes a JSON report to `path` once the model is saved (the report
+// describes a model that exists); refuses, before any work, a report path
+// that is the input model or the output (CheckReportPath).
+Status CheckReportPath(const std::string& path, const std::string& model, const std::string& output);
+int WriteReport(const std::string& path, const std::string& json);
+
 // Prints rows as columns separated by two spaces; columns listed in
 // `right_aligned` are padded on the left.
 void PrintTable(const std::vector<std::vector<std::string>>& rows, const std::vector<size_t>& right_aligned);

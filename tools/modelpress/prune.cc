@@ -1,5 +1,4 @@
 // modelpress prune unstructured|nm MODEL -o OUT: magnitude pruning.
-#include <fstream>
 #include <iostream>
 #include <map>
 
@@ -79,6 +78,7 @@ template <class PruneFn, class RefitFn>
 int RunPrune(const PruneCommon& c, PruneFn prune, RefitFn refit) {
   if (auto s = CheckReconstructFlags(c.reconstruct); !s.ok()) return Fail(s);
   if (auto s = CheckNotSameFile(c.model, c.output); !s.ok()) return Fail(s);
+  if (auto s = CheckReportPath(c.report, c.model, c.output); !s.ok()) return Fail(s);
   auto model = LoadModel(c.model);
   if (!model.ok()) return Fail(model.status());
   Result<PruneReport> report = InvalidArgument("not run");
@@ -91,13 +91,9 @@ int RunPrune(const PruneCommon& c, PruneFn prune, RefitFn refit) {
     report = prune(*model);
   }
   if (!report.ok()) return Fail(report.status());
-  if (!c.report.empty()) {
-    std::ofstream out(c.report);
-    out << PruneReportJson(*report) << "\n";
-    if (!out) return Fail(IoError(c.report + ": cannot write the report"));
-  }
   if (!c.quiet) PrintReport(*report);
   if (const int code = CheckAndSave(*model, c.output, c.save, c.check); code != kExitOk) return code;
+  if (const int code = WriteReport(c.report, PruneReportJson(*report)); code != kExitOk) return code;
   if (!c.quiet) std::cout << "wrote " << c.output << "\n";
   return kExitOk;
 }

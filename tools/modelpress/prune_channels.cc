@@ -1,5 +1,4 @@
 // modelpress prune channels MODEL -o OUT --ratio R: structured pruning.
-#include <fstream>
 #include <iostream>
 #include <map>
 
@@ -58,6 +57,7 @@ void PrintReport(const ChannelPruneReport& r, bool all_groups) {
 int Run(const ChannelsCmd& c) {
   if (auto s = CheckReconstructFlags(c.reconstruct); !s.ok()) return Fail(s);
   if (auto s = CheckNotSameFile(c.model, c.output); !s.ok()) return Fail(s);
+  if (auto s = CheckReportPath(c.report, c.model, c.output); !s.ok()) return Fail(s);
   auto model = LoadModel(c.model);
   if (!model.ok()) return Fail(model.status());
   Result<ChannelPruneReport> report = InvalidArgument("not run");
@@ -70,13 +70,9 @@ int Run(const ChannelsCmd& c) {
     report = PruneChannels(*model, c.options);
   }
   if (!report.ok()) return Fail(report.status());
-  if (!c.report.empty()) {
-    std::ofstream out(c.report);
-    out << ChannelPruneReportJson(*report) << "\n";
-    if (!out) return Fail(IoError(c.report + ": cannot write the report"));
-  }
   if (!c.quiet) PrintReport(*report, c.all_groups);
   if (const int code = CheckAndSave(*model, c.output, c.save, c.check); code != kExitOk) return code;
+  if (const int code = WriteReport(c.report, ChannelPruneReportJson(*report)); code != kExitOk) return code;
   if (!c.quiet) std::cout << "wrote " << c.output << "\n";
   return kExitOk;
 }

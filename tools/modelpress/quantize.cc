@@ -1,7 +1,6 @@
 // modelpress quantize MODEL -o OUT --mode weight-only|static: post-training
 // INT8 quantization in QDQ form.
 #include <cmath>
-#include <fstream>
 #include <iostream>
 #include <map>
 
@@ -75,6 +74,7 @@ int RunQuantize(QuantizeCmd& c) {
     return Fail(InvalidArgument("--calib-data is only used by --mode static; weight-only needs no data"));
   }
   if (auto s = CheckNotSameFile(c.model, c.output); !s.ok()) return Fail(s);
+  if (auto s = CheckReportPath(c.report, c.model, c.output); !s.ok()) return Fail(s);
   auto model = LoadModel(c.model);
   if (!model.ok()) return Fail(model.status());
   Result<quant::QuantReport> report = InvalidArgument("not run");
@@ -90,12 +90,7 @@ int RunQuantize(QuantizeCmd& c) {
   if (!report.ok()) return Fail(report.status());
   if (!c.quiet) PrintReport(*report);
   if (const int code = CheckAndSave(*model, c.output, c.save, c.check); code != kExitOk) return code;
-  // The report describes a model that exists: written only once it is saved.
-  if (!c.report.empty()) {
-    std::ofstream out(c.report);
-    out << quant::QuantReportJson(*report) << "\n";
-    if (!out) return Fail(IoError(c.report + ": cannot write the report"));
-  }
+  if (const int code = WriteReport(c.report, quant::QuantReportJson(*report)); code != kExitOk) return code;
   if (!c.quiet) std::cout << "wrote " << c.output << "\n";
   return kExitOk;
 }
