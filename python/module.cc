@@ -596,13 +596,16 @@ py::object QuantizeFile(const std::string& model_path, const std::string& output
   return JsonToPython(json);
 }
 
-py::dict PackFile(const std::string& model, const std::string& artifact, int level, int threads, bool verify) {
+py::dict PackFile(const std::string& model, const std::string& artifact, int level, int threads, bool verify,
+                  uint64_t min_tensor_bytes, uint64_t inline_up_to) {
   if (level < 1 || level > 22) throw py::value_error("level must be in 1..22, got " + std::to_string(level));
   CheckNotSameFile(model, artifact);
   pack::PackOptions o;
   o.level = level;
   o.threads = threads;
   o.verify = verify;
+  o.min_tensor_bytes = min_tensor_bytes;
+  o.inline_up_to = inline_up_to;  // PackModel refuses values above kMaxInlineUpTo
   Result<pack::PackReport> r = InvalidArgument("not run");
   {
     py::gil_scoped_release release;
@@ -632,12 +635,18 @@ py::dict PackFile(const std::string& model, const std::string& artifact, int lev
   return out;
 }
 
-py::dict UnpackFile(const std::string& artifact, const std::string& output, int threads) {
+py::dict UnpackFile(const std::string& artifact, const std::string& output, int threads, uint64_t buffer_mib) {
   CheckNotSameFile(artifact, output);
+  if (buffer_mib < 1 || buffer_mib > (uint64_t{1} << 20)) {
+    throw py::value_error("buffer_mib must be in 1..1048576, got " + std::to_string(buffer_mib));
+  }
+  pack::UnpackOptions o;
+  o.threads = threads;
+  o.max_buffered_bytes = buffer_mib << 20;
   Result<pack::UnpackReport> r = InvalidArgument("not run");
   {
     py::gil_scoped_release release;
-    r = pack::UnpackModel(artifact, output, pack::UnpackOptions{threads});
+    r = pack::UnpackModel(artifact, output, o);
   }
   const pack::UnpackReport report = Take(std::move(r));
   py::list written;
@@ -716,8 +725,9 @@ PYBIND11_MODULE(_modelpress, m) {
         "exclude"_a = "", "op_types"_a = py::none(), "threads"_a = 0, "check"_a = true, "external_data"_a = "auto",
         "As `modelpress quantize`; returns the report (docs/quantize.md).");
   m.def("pack_file", &PackFile, "model"_a, "artifact"_a, py::kw_only(), "level"_a = 19, "threads"_a = 0,
-        "verify"_a = true, "As `modelpress pack`; returns sizes and per-tensor encoders.");
-  m.def("unpack_file", &UnpackFile, "artifact"_a, "output"_a, py::kw_only(), "threads"_a = 0,
+        "verify"_a = true, "min_tensor_bytes"_a = modelpress::pack::PackOptions{}.min_tensor_bytes,
+        "inline_up_to"_a = modelpress::pack::PackOptions{}.inline_up_to, "As `modelpress pack`; returns sizes and per-tensor encoders.");
+  m.def("unpack_file", &UnpackFile, "artifact"_a, "output"_a, py::kw_only(), "threads"_a = 0, "buffer_mib"_a = 64,
         "As `modelpress unpack`; returns the files written.");
   m.def("inspect_file", &InspectFile, "path"_a, py::kw_only(), "check"_a = true,
         "As `modelpress inspect --json` for an .onnx or .mpk file (docs/inspect_json.md).");

@@ -4,6 +4,7 @@ import pathlib
 
 import numpy as np
 import onnx
+import pytest
 
 import modelpress
 
@@ -46,3 +47,13 @@ def test_pack_unpack_inspect_round_trip(tmp_path, samples, cli):
     onnx.checker.check_model(onnx.load(str(tmp_path / "u.onnx")))
     for path in (src, tmp_path / "m.mpk"):
         assert modelpress.inspect_file(str(path)) == json.loads(cli("inspect", "--json", path))
+    # The CLI's pack and unpack options: every tensor kept in the graph, a 1 MiB buffer.
+    inline = modelpress.pack_file(src, tmp_path / "i.mpk", min_tensor_bytes=10**9, inline_up_to=0)
+    assert inline["tensors"] == []
+    modelpress.unpack_file(tmp_path / "i.mpk", tmp_path / "i.onnx", buffer_mib=1)
+    assert (tmp_path / "i.onnx").read_bytes() == src.read_bytes()
+    with pytest.raises(ValueError):
+        modelpress.pack_file(src, tmp_path / "x.mpk", inline_up_to=65537)
+    with pytest.raises(ValueError):
+        modelpress.unpack_file(tmp_path / "m.mpk", tmp_path / "x.onnx", buffer_mib=0)
+    assert not (tmp_path / "x.mpk").exists() and not (tmp_path / "x.onnx").exists()
