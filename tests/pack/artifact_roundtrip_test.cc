@@ -60,6 +60,20 @@ onnx::ModelProto EmptyModel() {
   return p;
 }
 
+// Sample model `sample` saved as `path` (its folder created) with every
+// tensor of at least 512 bytes in an external data file named `data_file`
+// (default: the model's name + ".data").
+void SaveWithExternalData(const std::string& sample, const fs::path& path, const std::string& data_file = "") {
+  fs::create_directories(path.parent_path());
+  auto m = LoadModel(testing::SampleModelsDir() / sample);
+  ASSERT_TRUE(m.ok()) << m.status().message();
+  SaveOptions so;
+  so.external = ExternalData::kAlways;
+  so.external_threshold = 512;
+  so.data_file = data_file;
+  ASSERT_TRUE(SaveModel(*m, path, so).ok());
+}
+
 // An ONNX model with one float32 initializer "w" of `elements` and no data.
 onnx::ModelProto OneInitializer(int64_t elements) {
   onnx::ModelProto p = EmptyModel();
@@ -115,14 +129,8 @@ TEST(ArtifactRoundTrip, SampleModelsAreByteIdentical) {
 
 TEST(ArtifactRoundTrip, ExternalDataFilesAreByteIdentical) {
   TempDir dir;
-  fs::create_directories(dir / "in");
   fs::create_directories(dir / "out");
-  auto m = LoadModel(testing::SampleModelsDir() / "resnet_mini.onnx");
-  ASSERT_TRUE(m.ok());
-  SaveOptions so;
-  so.external = ExternalData::kAlways;
-  so.external_threshold = 512;
-  ASSERT_TRUE(SaveModel(*m, dir / "in" / "r.onnx", so).ok());
+  ASSERT_NO_FATAL_FAILURE(SaveWithExternalData("resnet_mini.onnx", dir / "in" / "r.onnx"));
   ASSERT_TRUE(fs::exists(dir / "in" / "r.onnx.data"));
   auto r = PackModel(dir / "in" / "r.onnx", dir / "r.mpk");
   ASSERT_TRUE(r.ok()) << r.status().message();
@@ -188,13 +196,7 @@ TEST(ArtifactRoundTrip, ExternalDataFilesAreByteIdentical) {
 // its own output for not matching the packed file.
 TEST(ArtifactRoundTrip, GapsBetweenExternalTensorsAreRestored) {
   TempDir dir;
-  fs::create_directories(dir / "in");
-  auto m = LoadModel(testing::SampleModelsDir() / "digits_mlp.onnx");
-  ASSERT_TRUE(m.ok());
-  SaveOptions so;
-  so.external = ExternalData::kAlways;
-  so.external_threshold = 512;
-  ASSERT_TRUE(SaveModel(*m, dir / "in" / "m.onnx", so).ok());
+  ASSERT_NO_FATAL_FAILURE(SaveWithExternalData("digits_mlp.onnx", dir / "in" / "m.onnx"));
   ASSERT_TRUE(PackModel(dir / "in" / "m.onnx", dir / "m.mpk").ok());
   auto reader = Reader::Open(dir / "m.mpk");
   ASSERT_TRUE(reader.ok());
@@ -316,14 +318,8 @@ TEST(ArtifactRoundTrip, ExternalLayoutsRestoreExactly) {
 // packed to a.mpk and unpacked next to it, overwrote the artifact once).
 TEST(ArtifactRoundTrip, OutputsNeverReplaceInputs) {
   TempDir dir;
-  fs::create_directories(dir / "in");
   fs::create_directories(dir / "out");
-  auto m = LoadModel(testing::SampleModelsDir() / "digits_mlp.onnx");
-  ASSERT_TRUE(m.ok());
-  SaveOptions so;
-  so.external = ExternalData::kAlways;
-  so.data_file = "a.mpk";
-  ASSERT_TRUE(SaveModel(*m, dir / "in" / "m.onnx", so).ok());
+  ASSERT_NO_FATAL_FAILURE(SaveWithExternalData("digits_mlp.onnx", dir / "in" / "m.onnx", "a.mpk"));
   const std::string data = ReadFile(dir / "in" / "a.mpk");
   auto r = PackModel(dir / "in" / "m.onnx", dir / "in" / "a.mpk");
   ASSERT_FALSE(r.ok());
