@@ -54,7 +54,6 @@ void ParallelFor(size_t n, int threads, F&& f) {
 // earlier error).
 class BackgroundTask {
  public:
-  BackgroundTask() = default;
   template <class F>
   explicit BackgroundTask(F&& f)
       : thread_([this, f = std::forward<F>(f)]() mutable {
@@ -70,7 +69,6 @@ class BackgroundTask {
     if (thread_.joinable()) thread_.join();
   }
 
-  bool joinable() const { return thread_.joinable(); }
   void Join() {
     if (thread_.joinable()) thread_.join();
     if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));

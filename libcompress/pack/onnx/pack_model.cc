@@ -22,8 +22,8 @@
 #include "container/zstd_frame.h"
 #include "modelpress/onnx_io.h"
 #include "modelpress/pack.h"
-#include "onnx/skeleton.h"
 #include "modelpress/pack_reader.h"
+#include "onnx/skeleton.h"
 #include "reader/model_splice.h"
 #include "reader/splice_artifact.h"
 
@@ -222,7 +222,6 @@ std::vector<SharedTable> ChooseSharedTables(const std::vector<const TensorPlan*>
   }
   return offered;
 }
-
 
 Result<PackReport> Pack(const std::filesystem::path& onnx_path, const std::filesystem::path& artifact,
                         const PackOptions& options) {
