@@ -3,14 +3,13 @@
 // order, single or double quotes) and refuse everything else by name.
 #include "modelpress/npy.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
+
+#include "pack/container/atomic_file.h"
 
 namespace modelpress {
 namespace {
@@ -240,25 +239,7 @@ Result<std::string> EncodeNpy(const NpyArray& a) {
 
 Status WriteNpy(const std::filesystem::path& path, const NpyArray& a) {
   MP_ASSIGN_OR_RETURN(std::string bytes, EncodeNpy(a));
-  const std::filesystem::path tmp = path.string() + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return IoError(path.string() + ": cannot write: " + std::strerror(errno));
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      return IoError(path.string() + ": write failed");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    return IoError(path.string() + ": cannot rename into place: " + ec.message());
-  }
-  return Status::Ok();
+  return pack::WriteFileAtomically(path, bytes.data(), bytes.size());
 }
 
 }  // namespace modelpress

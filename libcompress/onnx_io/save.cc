@@ -1,88 +1,29 @@
-#include <fcntl.h>
 #include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl.h>
-#include <unistd.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <climits>
-#include <cstring>
+#include <optional>
 
 #include "onnx_io/model_impl.h"
+#include "pack/container/atomic_file.h"
 
 namespace modelpress {
 namespace {
 
-// A file written in its final folder, renamed into place by Commit() and
-// removed otherwise: written unnamed (O_TMPFILE) where the filesystem allows,
-// so that not even a killed process leaves anything behind, and named at
-// Close(); else under a hidden temporary name from the start. (The pack
-// library's AtomicFile does the same for artifacts.)
-class TempFile {
+// Serialized protobuf bytes into an AtomicFile.
+class AtomicFileStream : public google::protobuf::io::CopyingOutputStream {
  public:
-  explicit TempFile(const std::filesystem::path& final_path) : final_(final_path) {
-    static std::atomic<unsigned> counter{0};
-    std::string name(1, '.');
-    name += final_.filename().string();
-    name += ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-    tmp_ = final_.parent_path() / name;
+  explicit AtomicFileStream(pack::AtomicFile* file) : file_(file) {}
+  bool Write(const void* buffer, int size) override {
+    if (status_.ok()) status_ = file_->Write(buffer, static_cast<size_t>(size));
+    return status_.ok();
   }
-  ~TempFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_ && named_) ::unlink(tmp_.c_str());
-  }
-  Status Open() {
-    if (std::error_code ec; std::filesystem::is_directory(final_, ec)) return IoError(final_.string() + ": is a directory");
-    const std::filesystem::path dir = final_.parent_path().empty() ? std::filesystem::path(".") : final_.parent_path();
-    if (::access("/proc/self/fd", X_OK) == 0) {
-      fd_ = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
-      if (fd_ >= 0) return Status::Ok();
-    }
-    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd_ < 0) return IoError(final_.string() + ": cannot create: " + std::strerror(errno));
-    named_ = true;
-    return Status::Ok();
-  }
-  int fd() const { return fd_; }
-  Status WriteAll(const std::byte* p, size_t n) {
-    while (n > 0) {
-      const ssize_t w = ::write(fd_, p, n);
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return IoError(final_.string() + ": write failed: " + std::strerror(errno));
-      p += w;
-      n -= static_cast<size_t>(w);
-    }
-    return Status::Ok();
-  }
-  Status Close() {
-    if (!named_) {
-      // linkat cannot replace an existing file: the temporary name first,
-      // then Commit renames it over the final path.
-      const std::string self = "/proc/self/fd/" + std::to_string(fd_);
-      if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tmp_.c_str(), AT_SYMLINK_FOLLOW) != 0) {
-        return IoError(final_.string() + ": cannot name the written file: " + std::strerror(errno));
-      }
-      named_ = true;
-    }
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) return IoError(final_.string() + ": write failed: " + std::strerror(errno));
-    return Status::Ok();
-  }
-  Status Commit() {
-    if (::rename(tmp_.c_str(), final_.c_str()) != 0) {
-      return IoError(final_.string() + ": cannot rename into place: " + std::strerror(errno));
-    }
-    committed_ = true;
-    return Status::Ok();
-  }
+  const Status& status() const { return status_; }
 
  private:
-  std::filesystem::path final_, tmp_;
-  int fd_ = -1;
-  bool named_ = false;  // the temporary name exists (removed unless committed)
-  bool committed_ = false;
+  pack::AtomicFile* file_;
+  Status status_ = Status::Ok();
 };
 
 // Copies everything of a TensorProto but its data and data location.
@@ -182,9 +123,13 @@ Status SaveModel(const Model& model, const std::filesystem::path& path, const Sa
     return InvalidArgument(out + ": data file name " + data_name + " must be a plain file name");
   }
   if (std::any_of(rewrites.begin(), rewrites.end(), [](const Rewrite& r) { return r.action == Action::kToExternal; })) {
+    if (pack::AtomicFile::WritesInto(path)) {
+      return InvalidArgument(out + ": is not a regular file, so no external data file can sit beside it; save the "
+                                   "model with its data inside");
+    }
     MP_RETURN_IF_ERROR(refuse_input(path.parent_path() / data_name));
   }
-  std::optional<TempFile> data_file;
+  std::optional<pack::AtomicFile> data_file;
   {
     std::vector<std::byte> buffer;
     const std::byte zeros[64] = {};
@@ -201,7 +146,7 @@ Status SaveModel(const Model& model, const std::filesystem::path& path, const Sa
       const uint64_t pad = (options.alignment - pos % options.alignment) % options.alignment;
       for (uint64_t left = pad; left > 0;) {
         const size_t n = std::min<uint64_t>(left, sizeof zeros);
-        MP_RETURN_IF_ERROR(data_file->WriteAll(zeros, n));
+        MP_RETURN_IF_ERROR(data_file->Write(zeros, n));
         left -= n;
       }
       pos += pad;
@@ -213,19 +158,18 @@ Status SaveModel(const Model& model, const std::filesystem::path& path, const Sa
           const std::span<const std::byte> in = v.bytes().subspan(at, std::min(piece, v.packed_bytes() - at));
           buffer.resize(in.size());
           (*r.edit)(at, in, buffer);
-          MP_RETURN_IF_ERROR(data_file->WriteAll(buffer.data(), buffer.size()));
+          MP_RETURN_IF_ERROR(data_file->Write(buffer.data(), buffer.size()));
         }
       } else if (v.contiguous()) {
-        MP_RETURN_IF_ERROR(data_file->WriteAll(v.bytes().data(), v.packed_bytes()));
+        MP_RETURN_IF_ERROR(data_file->Write(v.bytes().data(), v.packed_bytes()));
       } else {
         buffer.resize(v.packed_bytes());
         v.CopyPackedTo(buffer);
         if (r.edit != nullptr) (*r.edit)(0, buffer, buffer);
-        MP_RETURN_IF_ERROR(data_file->WriteAll(buffer.data(), buffer.size()));
+        MP_RETURN_IF_ERROR(data_file->Write(buffer.data(), buffer.size()));
       }
       pos += r.length;
     }
-    if (data_file) MP_RETURN_IF_ERROR(data_file->Close());
   }
 
   // Put the rewritten forms in place, serialize, and restore the originals.
@@ -247,7 +191,7 @@ Status SaveModel(const Model& model, const std::filesystem::path& path, const Sa
     }
   }
   Status written = Status::Ok();
-  TempFile model_file(path);
+  pack::AtomicFile model_file(path);
   const size_t size = proto.ByteSizeLong();
   if (size > kProtobufLimit) {
     written = InvalidArgument(out + ": the model would take " + std::to_string(size) +
@@ -256,18 +200,19 @@ Status SaveModel(const Model& model, const std::filesystem::path& path, const Sa
     written = model_file.Open();
   }
   if (written.ok()) {
-    google::protobuf::io::FileOutputStream raw(model_file.fd());
+    AtomicFileStream stream(&model_file);
+    google::protobuf::io::CopyingOutputStreamAdaptor raw(&stream);
     {
       google::protobuf::io::CodedOutputStream coded(&raw);
       coded.SetSerializationDeterministic(true);
       proto.SerializeWithCachedSizes(&coded);
       if (coded.HadError()) written = IoError(out + ": write failed");
     }
-    if (!raw.Flush() && written.ok()) written = IoError(out + ": write failed: " + std::strerror(raw.GetErrno()));
+    if (!raw.Flush() && written.ok()) written = IoError(out + ": write failed");
+    if (!stream.status().ok()) written = stream.status();
   }
   for (auto it = rewrites.rbegin(); it != rewrites.rend(); ++it) it->tensor->Swap(&it->original);
   MP_RETURN_IF_ERROR(written);
-  MP_RETURN_IF_ERROR(model_file.Close());
   if (data_file) MP_RETURN_IF_ERROR(data_file->Commit());
   return model_file.Commit();
 }

@@ -99,6 +99,64 @@ TEST(Cli, ConvertRoundTripsAndRefusesToOverwriteItsInput) {
   EXPECT_FALSE(std::filesystem::exists(dir / "x.onnx"));
 }
 
+// An output that is no regular file (a named pipe here; /dev/null and
+// /dev/stdout alike) is written into, never replaced by a regular file, and
+// a link to a regular file is followed. With `-o /dev/stdout` the messages
+// go to standard error, so that the output stays intact.
+TEST(Cli, OutputsThatAreNotRegularFilesAreWrittenIntoNotReplaced) {
+  TempDir dir;
+  const std::filesystem::path fifo = dir / "fifo";
+  ASSERT_EQ(RunCommand("mkfifo " + ShellQuote(fifo.string())).exit_code, 0);
+  const std::string model = testing::ReadFile(testing::SampleModelsDir() / "digits_cnn.onnx");
+  const std::string got = (dir / "got.mpk").string();
+  // (The reader gives up after a while: a pack that replaced the pipe would never open it.)
+  auto pack = RunCommand("{ timeout 30 cat " + ShellQuote(fifo.string()) + " > " + ShellQuote(got) + " & " +
+                         ShellQuote(testing::CliPath().string()) + " pack " + Sample("digits_cnn.onnx") + " -o " +
+                         ShellQuote(fifo.string()) + "; status=$?; wait; exit $status; }");
+  ASSERT_EQ(pack.exit_code, 0) << pack.err;
+  EXPECT_TRUE(std::filesystem::is_fifo(fifo));
+  const std::string artifact = testing::ReadFile(got);
+  EXPECT_GT(artifact.size(), 0u);
+
+  // Standard output redirected to a file, then a pipe: the model alone.
+  auto to_file = Modelpress("unpack " + ShellQuote(got) + " -o /dev/stdout");
+  ASSERT_EQ(to_file.exit_code, 0) << to_file.err;
+  EXPECT_TRUE(to_file.out == model) << to_file.out.size() << " bytes instead of " << model.size();
+  EXPECT_NE(to_file.err.find("wrote"), std::string::npos);
+  auto piped = RunCommand(ShellQuote(testing::CliPath().string()) + " convert " + Sample("digits_cnn.onnx") +
+                          " -o /dev/stdout --no-check 2>/dev/null | cat");
+  ASSERT_EQ(piped.exit_code, 0);
+  EXPECT_TRUE(piped.out == model) << piped.out.size() << " bytes instead of " << model.size();
+
+  // A link to a regular file: the file is replaced, the link stays.
+  testing::WriteFile(dir / "real.onnx", "old");
+  std::filesystem::create_symlink("real.onnx", dir / "link.onnx");
+  auto linked = Modelpress("unpack " + ShellQuote(got) + " -o " + ShellQuote((dir / "link.onnx").string()));
+  ASSERT_EQ(linked.exit_code, 0) << linked.err;
+  EXPECT_TRUE(std::filesystem::is_symlink(dir / "link.onnx"));
+  EXPECT_TRUE(testing::ReadFile(dir / "real.onnx") == model);
+
+  // External data has no place beside a pipe: refused before anything is
+  // written (no reader is waiting, so an open of the pipe would hang).
+  auto ext = Modelpress("convert " + Sample("digits_cnn.onnx") + " -o " + ShellQuote(fifo.string()) +
+                        " --external-data always --external-threshold 0");
+  EXPECT_EQ(ext.exit_code, 2) << ext.err;
+  EXPECT_NE(ext.err.find("not a regular file"), std::string::npos) << ext.err;
+  ASSERT_EQ(Modelpress("convert " + Sample("digits_cnn.onnx") + " -o " + ShellQuote((dir / "ext.onnx").string()) +
+                       " --external-data always --external-threshold 0")
+                .exit_code,
+            0);
+  ASSERT_EQ(Modelpress("pack " + ShellQuote((dir / "ext.onnx").string()) + " -o " + ShellQuote((dir / "ext.mpk").string()))
+                .exit_code,
+            0);
+  auto unext = Modelpress("unpack " + ShellQuote((dir / "ext.mpk").string()) + " -o " + ShellQuote(fifo.string()));
+  EXPECT_EQ(unext.exit_code, 2) << unext.err;
+  EXPECT_NE(unext.err.find("not a regular file"), std::string::npos) << unext.err;
+  EXPECT_TRUE(std::filesystem::is_fifo(fifo));
+  EXPECT_FALSE(std::filesystem::exists(dir / "digits_cnn.onnx.data"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "fifo.data"));
+}
+
 // Each bad input: the expected exit code, a one-line message naming the file, and no output.
 struct BadCase {
   const char* what;

@@ -1,7 +1,13 @@
 #include "cli_base.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <iostream>
 #include <new>
+#include <string>
+#include <string_view>
 
 namespace modelpress::cli {
 
@@ -49,6 +55,32 @@ std::string WhatRan(const CLI::App& app) {
 }
 
 }  // namespace
+
+void KeepStdoutForOutput(int argc, char** argv) {
+  struct stat out{};
+  if (::fstat(STDOUT_FILENO, &out) != 0) return;
+  int kept = -1;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    std::string option;  // "--output=" for the joined form
+    int at = i;
+    if (a == "-o" || a == "--output" || a == "--report") {
+      if (++at >= argc) return;
+      i = at;
+    } else if (a.starts_with("--output=") || a.starts_with("--report=")) {
+      option = std::string(a.substr(0, a.find('=') + 1));
+    } else {
+      continue;
+    }
+    struct stat st{};
+    if (::stat(argv[at] + option.size(), &st) != 0 || st.st_dev != out.st_dev || st.st_ino != out.st_ino) continue;
+    if (kept < 0) {
+      kept = ::dup(STDOUT_FILENO);
+      if (kept < 0 || ::dup2(STDERR_FILENO, STDOUT_FILENO) < 0) return;
+    }
+    argv[at] = ::strdup((option + "/dev/fd/" + std::to_string(kept)).c_str());
+  }
+}
 
 int RunApp(CLI::App& app, int argc, char** argv, const int* exit_code) {
   try {

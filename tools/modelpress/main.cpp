@@ -41,6 +41,7 @@ int RunUnpack(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   modelpress::cli::TuneAllocator();
+  modelpress::cli::KeepStdoutForOutput(argc, argv);
   if (argc > 1 && std::string_view(argv[1]) == "unpack") return RunUnpack(argc, argv);
   const fs::path plugin = PluginPath();
   void* handle = dlopen(plugin.c_str(), RTLD_LAZY | RTLD_LOCAL);

@@ -7,16 +7,52 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
 namespace modelpress::pack {
+namespace {
 
-AtomicFile::AtomicFile(std::filesystem::path final_path) : final_(std::move(final_path)) {
-  static std::atomic<unsigned> counter{0};
-  tmp_ = final_.parent_path() /
-         ("." + final_.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+namespace fs = std::filesystem;
+
+// True when `p`, or a symbolic link on the way to what it names, lies under
+// /proc or /dev/fd: a file a process has open (/dev/stdout is a link to
+// /proc/self/fd/1), which only writing into reaches.
+bool NamesOpenFile(fs::path p) {
+  for (int hops = 0; hops < 40; ++hops) {
+    std::error_code ec;
+    const std::string s = fs::absolute(p, ec).lexically_normal().generic_string();
+    if (s.starts_with("/proc/") || s.starts_with("/dev/fd/")) return true;
+    if (!fs::is_symlink(p, ec)) return false;
+    const fs::path target = fs::read_symlink(p, ec);
+    if (ec) return false;
+    p = target.is_absolute() ? target : p.parent_path() / target;
+  }
+  return false;
 }
+
+fs::path TemporaryFolder() {
+  std::error_code ec;
+  fs::path dir = fs::temp_directory_path(ec);
+  return ec ? fs::path("/tmp") : dir;
+}
+
+fs::path HiddenTemporary(const fs::path& beside) {
+  static std::atomic<unsigned> counter{0};
+  return beside.parent_path() /
+         ("." + beside.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+}
+
+}  // namespace
+
+bool AtomicFile::WritesInto(const fs::path& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) return false;  // absent: created as a regular file
+  return !S_ISREG(st.st_mode) || NamesOpenFile(path);
+}
+
+AtomicFile::AtomicFile(fs::path final_path) : final_(std::move(final_path)), target_(final_) {}
 
 AtomicFile::~AtomicFile() {
   if (fd_ >= 0) ::close(fd_);
@@ -27,12 +63,32 @@ Status AtomicFile::Open() {
   if (final_.filename().empty()) return InvalidArgument(final_.string() + ": output path names no file");
   // Found now rather than when renaming, after all the work (and, for
   // unpack, after other outputs were renamed into place).
-  if (std::error_code ec; std::filesystem::is_directory(final_, ec)) return IoError(final_.string() + ": is a directory");
+  if (std::error_code ec; fs::is_directory(final_, ec)) return IoError(final_.string() + ": is a directory");
+  if (WritesInto(final_)) {
+    into_ = true;
+    if (::access(final_.c_str(), W_OK) != 0) return IoError(final_.string() + ": cannot write: " + std::strerror(errno));
+    const fs::path dir = TemporaryFolder();
+    fd_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd_ >= 0) return Status::Ok();
+    std::string name = (dir / ".modelpress-XXXXXX").string();
+    fd_ = ::mkostemp(name.data(), O_CLOEXEC);
+    if (fd_ < 0) {
+      return IoError(final_.string() + ": cannot create a temporary file in " + dir.string() + ": " + std::strerror(errno));
+    }
+    ::unlink(name.c_str());
+    return Status::Ok();
+  }
+  // A link to a regular file: the file is replaced, the link stays.
+  if (std::error_code ec; fs::is_symlink(final_, ec)) {
+    fs::path target = fs::canonical(final_, ec);
+    if (!ec) target_ = std::move(target);
+  }
+  tmp_ = HiddenTemporary(target_);
   // An unnamed file in the target folder (O_TMPFILE) leaves nothing behind
   // however the process ends, even by SIGKILL; it gets a name only at
   // Commit. Where the filesystem or a missing /proc rules that out, a
   // hidden temporary name from the start.
-  const std::filesystem::path dir = final_.parent_path().empty() ? std::filesystem::path(".") : final_.parent_path();
+  const fs::path dir = target_.parent_path().empty() ? fs::path(".") : target_.parent_path();
   if (::access("/proc/self/fd", X_OK) == 0) {
     fd_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
     if (fd_ >= 0) return Status::Ok();
@@ -89,11 +145,43 @@ Status AtomicFile::CheckWritten(const std::function<Status(std::span<const uint8
   return s;
 }
 
+Status AtomicFile::CopyInto() {
+  // Opened only now: a named pipe's open waits for its reader. A regular
+  // file reached through /proc (stdout redirected to a file) is appended
+  // to, as the shell's `>` and `>>` leave it.
+  struct stat st{};
+  const bool regular = ::stat(final_.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  const int out = ::open(final_.c_str(), O_WRONLY | O_CLOEXEC | (regular ? O_APPEND : 0));
+  if (out < 0) return IoError(final_.string() + ": cannot write: " + std::strerror(errno));
+  Status s = Status::Ok();
+  std::vector<char> piece(1 << 20);
+  for (off_t at = 0; s.ok();) {
+    const ssize_t r = ::pread(fd_, piece.data(), piece.size(), at);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) s = IoError(final_.string() + ": cannot read back the temporary file: " + std::strerror(errno));
+    if (r <= 0) break;
+    at += r;
+    for (const char* p = piece.data(); p < piece.data() + r && s.ok();) {
+      const ssize_t w = ::write(out, p, static_cast<size_t>(piece.data() + r - p));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) s = IoError(final_.string() + ": write failed: " + std::strerror(errno));
+      else p += w;
+    }
+  }
+  if (::close(out) != 0 && s.ok()) s = IoError(final_.string() + ": write failed: " + std::strerror(errno));
+  return s;
+}
+
 Status AtomicFile::Commit() {
   MP_RETURN_IF_ERROR(Flush());
+  if (into_) {
+    MP_RETURN_IF_ERROR(CopyInto());
+    committed_ = true;
+    return Status::Ok();
+  }
   if (!named_) {
     // linkat cannot replace an existing file: the unnamed file is linked
-    // under the temporary name, then renamed over the final path.
+    // under the temporary name, then renamed over the target.
     const std::string self = "/proc/self/fd/" + std::to_string(fd_);
     if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tmp_.c_str(), AT_SYMLINK_FOLLOW) != 0) {
       return IoError(final_.string() + ": cannot name the written file: " + std::strerror(errno));
@@ -103,7 +191,7 @@ Status AtomicFile::Commit() {
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) return IoError(final_.string() + ": write failed: " + std::strerror(errno));
-  if (::rename(tmp_.c_str(), final_.c_str()) != 0) {
+  if (::rename(tmp_.c_str(), target_.c_str()) != 0) {
     return IoError(final_.string() + ": cannot rename into place: " + std::strerror(errno));
   }
   committed_ = true;

@@ -1,9 +1,15 @@
-// A file written in its final folder and renamed into place by Commit(); a
-// failure leaves no partial output. It is written unnamed (O_TMPFILE) where
-// the filesystem allows, so that not even a killed process leaves anything
-// behind, else under a hidden temporary name removed when destroyed
-// uncommitted. (The same idea as onnx_io/save.cc's TempFile, which is
-// private to that file and sits in the ONNX-linked library.)
+// Every file modelpress writes goes through AtomicFile: written in its final
+// folder and renamed into place by Commit(), so a failure leaves no partial
+// output. It is written unnamed (O_TMPFILE) where the filesystem allows, so
+// that not even a killed process leaves anything behind, else under a
+// hidden temporary name removed when destroyed uncommitted.
+//
+// Outputs that are not regular files are written into, never replaced: a
+// device (/dev/null), a named pipe or socket, or an open file named through
+// /proc (/dev/stdout, /dev/fd/N). Their bytes are gathered in an unnamed
+// temporary file in the temporary folder ($TMPDIR, else /tmp) and copied to
+// the output at Commit(). A symbolic link to a regular file is followed:
+// the file it names is replaced, and the link stays.
 #pragma once
 
 #include <cstddef>
@@ -30,19 +36,28 @@ class AtomicFile {
   // Flushes and hands what was written so far, mapped, to `check`; its
   // error is returned.
   Status CheckWritten(const std::function<Status(std::span<const uint8_t>)>& check);
-  // Flushes and closes the temporary, then renames it to the final path.
+  // Flushes and closes the temporary, then renames it to the final path (or
+  // copies it into an output that is no regular file).
   Status Commit();
   const std::filesystem::path& path() const { return final_; }
+
+  // True when `path` is an output that is written into rather than replaced
+  // (see above): files beside it, such as external data, have no place.
+  static bool WritesInto(const std::filesystem::path& path);
 
  private:
   Status WriteAll(const char* p, size_t size);
   Status Flush();
+  Status CopyInto();
 
-  std::filesystem::path final_, tmp_;
+  std::filesystem::path final_;   // as given, for messages
+  std::filesystem::path target_;  // what the rename replaces: final_, or the file a link names
+  std::filesystem::path tmp_;
   std::vector<char> buffer_;
   int fd_ = -1;
   bool named_ = false;  // the temporary name exists (removed unless committed)
   bool committed_ = false;
+  bool into_ = false;   // written into final_ at Commit (WritesInto)
 };
 
 // Writes `size` bytes to `path` atomically.
