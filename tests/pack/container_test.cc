@@ -47,7 +47,7 @@ EncodedTensor EncodeWithSharedTables(int32_t dtype, const std::vector<int64_t>& 
   std::map<StreamKind, CodeLengths> offered;  // one table per kind, from the plan's histograms
   for (const auto& [kind, h] : plan.stream_counts()) {
     CodeLengths l{};
-    if (!offered.count(kind) && BuildCodeLengths(h, kHuffmanMaxBits, &l)) offered.emplace(kind, l);
+    if (!offered.count(kind) && BuildCodeLengths(*h, kHuffmanMaxBits, &l)) offered.emplace(kind, l);
   }
   auto refs_of = [](const std::map<StreamKind, CodeLengths>& ts, uint32_t first_id) {
     SharedTableMap refs;

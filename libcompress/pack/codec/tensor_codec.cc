@@ -176,10 +176,11 @@ class Candidate {
     std::abort();  // callers ask for streams they added
   }
 
-  // Appends the histograms of the streams that were counted, by kind.
-  void Counts(std::vector<std::pair<StreamKind, Histogram>>* out) const {
+  // Appends the histograms of the streams that were counted, by kind: views
+  // of the pieces' own, valid while a candidate holds the pieces.
+  void Counts(std::vector<std::pair<StreamKind, const Histogram*>>* out) const {
     for (const auto& p : pieces_) {
-      if (p->stream() && p->plan.counted) out->emplace_back(p->kind, p->plan.counts);
+      if (p->stream() && p->plan.counted) out->emplace_back(p->kind, &p->plan.counts);
     }
   }
 
@@ -595,7 +596,7 @@ size_t ElementBytes(int32_t dtype) {
 struct TensorPlan::Impl {
   std::vector<Candidate> candidates;
   double bound_bits = 0;
-  std::vector<std::pair<StreamKind, Histogram>> stream_counts;
+  std::vector<std::pair<StreamKind, const Histogram*>> stream_counts;  // into the candidates' pieces
   bool written = false;
 
   size_t Best(const SharedTableMap* shared) const {
@@ -617,7 +618,7 @@ TensorPlan::TensorPlan(TensorPlan&&) noexcept = default;
 TensorPlan& TensorPlan::operator=(TensorPlan&&) noexcept = default;
 TensorPlan::~TensorPlan() = default;
 
-const std::vector<std::pair<StreamKind, Histogram>>& TensorPlan::stream_counts() const { return impl_->stream_counts; }
+const std::vector<std::pair<StreamKind, const Histogram*>>& TensorPlan::stream_counts() const { return impl_->stream_counts; }
 
 TensorPlan::Sizing TensorPlan::Size(const SharedTableMap* shared) const {
   Sizing s;

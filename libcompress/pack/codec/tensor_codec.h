@@ -77,8 +77,8 @@ class TensorPlan {
 
   // The histograms of the candidates' streams that were counted (all short
   // ones), by kind: what shared tables are built from. Empty unless planned
-  // with keep_all.
-  const std::vector<std::pair<StreamKind, Histogram>>& stream_counts() const;
+  // with keep_all. They point into the plan, valid while it lives.
+  const std::vector<std::pair<StreamKind, const Histogram*>>& stream_counts() const;
 
   // The bytes of the smallest candidate with the tables of `shared` taken
   // wherever they are smaller, and what each table saves in it (by id).

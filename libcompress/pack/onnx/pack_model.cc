@@ -189,7 +189,7 @@ std::vector<SharedTable> ChooseSharedTables(const std::vector<const TensorPlan*>
     without += p->Size(nullptr).bytes;
     for (const auto& [kind, h] : p->stream_counts()) {
       Histogram& u = unions[kind];
-      for (int s = 0; s < 256; ++s) u[s] += h[s];
+      for (int s = 0; s < 256; ++s) u[s] += (*h)[s];
     }
   }
   std::vector<SharedTable> offered;
