@@ -128,6 +128,13 @@ TEST(Cli, OutputsThatAreNotRegularFilesAreWrittenIntoNotReplaced) {
   ASSERT_EQ(piped.exit_code, 0);
   EXPECT_TRUE(piped.out == model) << piped.out.size() << " bytes instead of " << model.size();
 
+  // A name for a file descriptor that is not open (as /dev/stdout is when
+  // standard output is closed) is an error, not a name to write a file under.
+  std::filesystem::create_symlink("/proc/self/fd/9", dir / "fd9");
+  auto closed = Modelpress("unpack " + ShellQuote(got) + " -o " + ShellQuote((dir / "fd9").string()));
+  EXPECT_EQ(closed.exit_code, 3) << closed.err;
+  EXPECT_TRUE(std::filesystem::is_symlink(dir / "fd9"));
+
   // A link to a regular file: the file is replaced, the link stays.
   testing::WriteFile(dir / "real.onnx", "old");
   std::filesystem::create_symlink("real.onnx", dir / "link.onnx");

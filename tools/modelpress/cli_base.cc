@@ -58,7 +58,8 @@ std::string WhatRan(const CLI::App& app) {
 
 void KeepStdoutForOutput(int argc, char** argv) {
   struct stat out{};
-  if (::fstat(STDOUT_FILENO, &out) != 0) return;
+  // A terminal or /dev/null as standard output: nothing to keep apart.
+  if (::fstat(STDOUT_FILENO, &out) != 0 || S_ISCHR(out.st_mode)) return;
   int kept = -1;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];

@@ -39,8 +39,8 @@ Status CheckNotSameFile(const std::filesystem::path& input, const std::filesyste
 // exception unwinds.
 int RunApp(CLI::App& app, int argc, char** argv, const int* exit_code);
 
-// When an output (-o, --output, --report) is the file standard output
-// writes to (`-o /dev/stdout | ...`), moves standard output to standard
+// When an output (-o, --output, --report) is the pipe or file standard
+// output writes to (`-o /dev/stdout | ...`), moves standard output to standard
 // error so that messages do not mix with the output, and points the option
 // at a duplicate of the original standard output (/dev/fd/N). Called first
 // in main, before either runtime prints anything.

@@ -47,9 +47,11 @@ fs::path HiddenTemporary(const fs::path& beside) {
 }  // namespace
 
 bool AtomicFile::WritesInto(const fs::path& path) {
+  // Through /proc even when the file is gone (`-o /dev/stdout` with standard
+  // output closed): Open then fails, instead of replacing /dev/stdout.
+  if (NamesOpenFile(path)) return true;
   struct stat st{};
-  if (::stat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) return false;  // absent: created as a regular file
-  return !S_ISREG(st.st_mode) || NamesOpenFile(path);
+  return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);  // absent: a new regular file
 }
 
 AtomicFile::AtomicFile(fs::path final_path) : final_(std::move(final_path)), target_(final_) {}
