@@ -164,6 +164,27 @@ TEST(Cli, OutputsThatAreNotRegularFilesAreWrittenIntoNotReplaced) {
   EXPECT_FALSE(std::filesystem::exists(dir / "fifo.data"));
 }
 
+// An artifact can come down a pipe (`curl … | modelpress unpack /dev/stdin`);
+// a truncated one is refused as a truncated file is, with no output.
+TEST(Cli, UnpackReadsAnArtifactFromAPipe) {
+  TempDir dir;
+  const std::string artifact = (dir / "m.mpk").string();
+  ASSERT_EQ(Modelpress("pack " + Sample("resnet_mini.onnx") + " -o " + ShellQuote(artifact)).exit_code, 0);
+  const std::string cli = ShellQuote(testing::CliPath().string());
+  const std::string out = (dir / "m.onnx").string();
+  auto whole = RunCommand("cat " + ShellQuote(artifact) + " | " + cli + " unpack /dev/stdin -o " + ShellQuote(out));
+  ASSERT_EQ(whole.exit_code, 0) << whole.err;
+  EXPECT_TRUE(testing::ReadFile(out) == testing::ReadFile(testing::SampleModelsDir() / "resnet_mini.onnx"));
+  auto tensor = RunCommand("cat " + ShellQuote(artifact) + " | " + cli + " unpack /dev/stdin --tensor onnx::Conv_74 -o " +
+                           ShellQuote((dir / "w.npy").string()));
+  EXPECT_EQ(tensor.exit_code, 0) << tensor.err;
+  const std::string cut = (dir / "cut.onnx").string();
+  auto truncated = RunCommand("head -c 2000 " + ShellQuote(artifact) + " | " + cli + " unpack /dev/stdin -o " + ShellQuote(cut));
+  EXPECT_EQ(truncated.exit_code, 4) << truncated.err;
+  EXPECT_NE(truncated.err.find("/dev/stdin: truncated"), std::string::npos) << truncated.err;
+  EXPECT_FALSE(std::filesystem::exists(cut));
+}
+
 // Each bad input: the expected exit code, a one-line message naming the file, and no output.
 struct BadCase {
   const char* what;

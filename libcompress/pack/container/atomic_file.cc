@@ -69,15 +69,9 @@ Status AtomicFile::Open() {
   if (WritesInto(final_)) {
     into_ = true;
     if (::access(final_.c_str(), W_OK) != 0) return IoError(final_.string() + ": cannot write: " + std::strerror(errno));
-    const fs::path dir = TemporaryFolder();
-    fd_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-    if (fd_ >= 0) return Status::Ok();
-    std::string name = (dir / ".modelpress-XXXXXX").string();
-    fd_ = ::mkostemp(name.data(), O_CLOEXEC);
-    if (fd_ < 0) {
-      return IoError(final_.string() + ": cannot create a temporary file in " + dir.string() + ": " + std::strerror(errno));
-    }
-    ::unlink(name.c_str());
+    std::string error;
+    fd_ = OpenUnnamedTemporary(&error);
+    if (fd_ < 0) return IoError(final_.string() + ": " + error);
     return Status::Ok();
   }
   // A link to a regular file: the file is replaced, the link stays.
@@ -198,6 +192,20 @@ Status AtomicFile::Commit() {
   }
   committed_ = true;
   return Status::Ok();
+}
+
+int OpenUnnamedTemporary(std::string* error) {
+  const fs::path dir = TemporaryFolder();
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0) return fd;
+  std::string name = (dir / ".modelpress-XXXXXX").string();
+  fd = ::mkostemp(name.data(), O_CLOEXEC);
+  if (fd < 0) {
+    *error = "cannot create a temporary file in " + dir.string() + ": " + std::strerror(errno);
+    return -1;
+  }
+  ::unlink(name.c_str());
+  return fd;
 }
 
 Status WriteFileAtomically(const std::filesystem::path& path, const void* data, size_t size) {

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <functional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "modelpress/status.h"
@@ -59,6 +60,11 @@ class AtomicFile {
   bool committed_ = false;
   bool into_ = false;   // written into final_ at Commit (WritesInto)
 };
+
+// An unnamed file in the temporary folder ($TMPDIR, else /tmp), open for
+// reading and writing and gone once closed; -1, with `*error` saying why,
+// when none can be made.
+int OpenUnnamedTemporary(std::string* error);
 
 // Writes `size` bytes to `path` atomically.
 Status WriteFileAtomically(const std::filesystem::path& path, const void* data, size_t size);

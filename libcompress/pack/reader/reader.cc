@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cstring>
 #include <unordered_map>
+#include <vector>
 
 #include "codec/tensor_codec.h"
+#include "container/atomic_file.h"
 #include "container/checksum.h"
 #include "container/format.h"
 #include "container/index.h"
@@ -273,17 +275,64 @@ Reader::Reader(Reader&&) noexcept = default;
 Reader& Reader::operator=(Reader&&) noexcept = default;
 Reader::~Reader() = default;
 
+namespace {
+
+// Copies what `in` delivers until its end into an unnamed temporary file
+// and returns that, or -1 with `*status` set.
+int SpoolStream(int in, const std::string& name, Status* status) {
+  std::string error;
+  const int out = OpenUnnamedTemporary(&error);
+  if (out < 0) {
+    *status = IoError(name + ": " + error);
+    return -1;
+  }
+  std::vector<char> piece(1 << 20);
+  for (;;) {
+    const ssize_t r = ::read(in, piece.data(), piece.size());
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      *status = IoError(name + ": read failed: " + std::strerror(errno));
+      break;
+    }
+    if (r == 0) return out;
+    for (const char* p = piece.data(); p < piece.data() + r;) {
+      const ssize_t w = ::write(out, p, static_cast<size_t>(piece.data() + r - p));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        *status = IoError(name + ": cannot keep what it delivers in a temporary file: " + std::strerror(errno));
+        ::close(out);
+        return -1;
+      }
+      p += w;
+    }
+  }
+  ::close(out);
+  return -1;
+}
+
+}  // namespace
+
 Result<Reader> Reader::Open(const std::filesystem::path& path, const ReaderOptions& options) {
   return ReportOutOfMemory(path.string(), [&]() -> Result<Reader> {
     const std::string name = path.string();
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       const int err = errno;
       if (err == ENOENT) return NotFound(name + ": no such file");
       return IoError(name + ": cannot open: " + std::strerror(err));
     }
     struct stat st{};
-    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (::fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+      // A stream (`curl … | modelpress unpack /dev/stdin`) is copied into
+      // an unnamed temporary file first, and that is mapped.
+      Status copied = Status::Ok();
+      const int spool = SpoolStream(fd, name, &copied);
+      ::close(fd);
+      MP_RETURN_IF_ERROR(copied);
+      fd = spool;
+      if (::fstat(fd, &st) != 0) st = {};
+    }
+    if (!S_ISREG(st.st_mode)) {
       ::close(fd);
       return InvalidArgument(name + ": not a regular file");
     }
