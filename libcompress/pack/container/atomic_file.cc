@@ -54,7 +54,7 @@ bool AtomicFile::WritesInto(const fs::path& path) {
   return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);  // absent: a new regular file
 }
 
-AtomicFile::AtomicFile(fs::path final_path) : final_(std::move(final_path)), target_(final_) {}
+AtomicFile::AtomicFile(fs::path final_path) : final_(std::move(final_path)) {}
 
 AtomicFile::~AtomicFile() {
   if (fd_ >= 0) ::close(fd_);
@@ -74,17 +74,12 @@ Status AtomicFile::Open() {
     if (fd_ < 0) return IoError(final_.string() + ": " + error);
     return Status::Ok();
   }
-  // A link to a regular file: the file is replaced, the link stays.
-  if (std::error_code ec; fs::is_symlink(final_, ec)) {
-    fs::path target = fs::canonical(final_, ec);
-    if (!ec) target_ = std::move(target);
-  }
-  tmp_ = HiddenTemporary(target_);
+  tmp_ = HiddenTemporary(final_);
   // An unnamed file in the target folder (O_TMPFILE) leaves nothing behind
   // however the process ends, even by SIGKILL; it gets a name only at
   // Commit. Where the filesystem or a missing /proc rules that out, a
   // hidden temporary name from the start.
-  const fs::path dir = target_.parent_path().empty() ? fs::path(".") : target_.parent_path();
+  const fs::path dir = final_.parent_path().empty() ? fs::path(".") : final_.parent_path();
   if (::access("/proc/self/fd", X_OK) == 0) {
     fd_ = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0644);
     if (fd_ >= 0) return Status::Ok();
@@ -177,7 +172,7 @@ Status AtomicFile::Commit() {
   }
   if (!named_) {
     // linkat cannot replace an existing file: the unnamed file is linked
-    // under the temporary name, then renamed over the target.
+    // under the temporary name, then renamed over the final path.
     const std::string self = "/proc/self/fd/" + std::to_string(fd_);
     if (::linkat(AT_FDCWD, self.c_str(), AT_FDCWD, tmp_.c_str(), AT_SYMLINK_FOLLOW) != 0) {
       return IoError(final_.string() + ": cannot name the written file: " + std::strerror(errno));
@@ -187,7 +182,7 @@ Status AtomicFile::Commit() {
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) return IoError(final_.string() + ": write failed: " + std::strerror(errno));
-  if (::rename(tmp_.c_str(), target_.c_str()) != 0) {
+  if (::rename(tmp_.c_str(), final_.c_str()) != 0) {
     return IoError(final_.string() + ": cannot rename into place: " + std::strerror(errno));
   }
   committed_ = true;

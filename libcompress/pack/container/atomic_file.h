@@ -8,8 +8,10 @@
 // device (/dev/null), a named pipe or socket, or an open file named through
 // /proc (/dev/stdout, /dev/fd/N). Their bytes are gathered in an unnamed
 // temporary file in the temporary folder ($TMPDIR, else /tmp) and copied to
-// the output at Commit(). A symbolic link to a regular file is followed:
-// the file it names is replaced, and the link stays.
+// the output at Commit(). A symbolic link to a regular file is replaced
+// like a file, and the file it named is left alone (as the external data
+// written beside the link's path expects, and so that a link into a
+// release folder never overwrites a release).
 #pragma once
 
 #include <cstddef>
@@ -51,9 +53,7 @@ class AtomicFile {
   Status Flush();
   Status CopyInto();
 
-  std::filesystem::path final_;   // as given, for messages
-  std::filesystem::path target_;  // what the rename replaces: final_, or the file a link names
-  std::filesystem::path tmp_;
+  std::filesystem::path final_, tmp_;
   std::vector<char> buffer_;
   int fd_ = -1;
   bool named_ = false;  // the temporary name exists (removed unless committed)
