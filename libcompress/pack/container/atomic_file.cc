@@ -144,21 +144,10 @@ Status AtomicFile::CopyInto() {
   const bool regular = ::stat(final_.c_str(), &st) == 0 && S_ISREG(st.st_mode);
   const int out = ::open(final_.c_str(), O_WRONLY | O_CLOEXEC | (regular ? O_APPEND : 0));
   if (out < 0) return IoError(final_.string() + ": cannot write: " + std::strerror(errno));
-  Status s = Status::Ok();
-  std::vector<char> piece(1 << 20);
-  for (off_t at = 0; s.ok();) {
-    const ssize_t r = ::pread(fd_, piece.data(), piece.size(), at);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) s = IoError(final_.string() + ": cannot read back the temporary file: " + std::strerror(errno));
-    if (r <= 0) break;
-    at += r;
-    for (const char* p = piece.data(); p < piece.data() + r && s.ok();) {
-      const ssize_t w = ::write(out, p, static_cast<size_t>(piece.data() + r - p));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) s = IoError(final_.string() + ": write failed: " + std::strerror(errno));
-      else p += w;
-    }
-  }
+  Status s = ::lseek(fd_, 0, SEEK_SET) == 0
+                 ? CopyUntilEnd(fd_, out, final_.string() + ": cannot read back the temporary file",
+                                final_.string() + ": write failed")
+                 : IoError(final_.string() + ": cannot read back the temporary file: " + std::strerror(errno));
   if (::close(out) != 0 && s.ok()) s = IoError(final_.string() + ": write failed: " + std::strerror(errno));
   return s;
 }
@@ -187,6 +176,22 @@ Status AtomicFile::Commit() {
   }
   committed_ = true;
   return Status::Ok();
+}
+
+Status CopyUntilEnd(int in, int out, const std::string& reading, const std::string& writing) {
+  std::vector<char> piece(1 << 20);
+  for (;;) {
+    const ssize_t r = ::read(in, piece.data(), piece.size());
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return IoError(reading + ": " + std::strerror(errno));
+    if (r == 0) return Status::Ok();
+    for (const char* p = piece.data(); p < piece.data() + r;) {
+      const ssize_t w = ::write(out, p, static_cast<size_t>(piece.data() + r - p));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return IoError(writing + ": " + std::strerror(errno));
+      p += w;
+    }
+  }
 }
 
 int OpenUnnamedTemporary(std::string* error) {

@@ -1,6 +1,6 @@
-// Every file modelpress writes goes through AtomicFile: written in its final
-// folder and renamed into place by Commit(), so a failure leaves no partial
-// output. It is written unnamed (O_TMPFILE) where the filesystem allows, so
+// Models, artifacts, external data files and .npy files are written through
+// AtomicFile (JSON reports are not): written in their final folder and
+// renamed into place by Commit(), so a failure leaves no partial output. It is written unnamed (O_TMPFILE) where the filesystem allows, so
 // that not even a killed process leaves anything behind, else under a
 // hidden temporary name removed when destroyed uncommitted.
 //
@@ -60,6 +60,10 @@ class AtomicFile {
   bool committed_ = false;
   bool into_ = false;   // written into final_ at Commit (WritesInto)
 };
+
+// Copies what `in` delivers, until its end, to `out`. A failure is named
+// `reading` or `writing` (the side that failed) and the system's reason.
+Status CopyUntilEnd(int in, int out, const std::string& reading, const std::string& writing);
 
 // An unnamed file in the temporary folder ($TMPDIR, else /tmp), open for
 // reading and writing and gone once closed; -1, with `*error` saying why,

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstring>
 #include <unordered_map>
-#include <vector>
 
 #include "codec/tensor_codec.h"
 #include "container/atomic_file.h"
@@ -277,37 +276,18 @@ Reader::~Reader() = default;
 
 namespace {
 
-// Copies what `in` delivers until its end into an unnamed temporary file
-// and returns that, or -1 with `*status` set.
-int SpoolStream(int in, const std::string& name, Status* status) {
+// Copies what the stream `in` delivers into an unnamed temporary file and
+// returns that file, open.
+Result<int> SpoolStream(int in, const std::string& name) {
   std::string error;
   const int out = OpenUnnamedTemporary(&error);
-  if (out < 0) {
-    *status = IoError(name + ": " + error);
-    return -1;
+  if (out < 0) return IoError(name + ": " + error);
+  if (Status s = CopyUntilEnd(in, out, name + ": read failed", name + ": cannot keep what it delivers in a temporary file");
+      !s.ok()) {
+    ::close(out);
+    return s;
   }
-  std::vector<char> piece(1 << 20);
-  for (;;) {
-    const ssize_t r = ::read(in, piece.data(), piece.size());
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      *status = IoError(name + ": read failed: " + std::strerror(errno));
-      break;
-    }
-    if (r == 0) return out;
-    for (const char* p = piece.data(); p < piece.data() + r;) {
-      const ssize_t w = ::write(out, p, static_cast<size_t>(piece.data() + r - p));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) {
-        *status = IoError(name + ": cannot keep what it delivers in a temporary file: " + std::strerror(errno));
-        ::close(out);
-        return -1;
-      }
-      p += w;
-    }
-  }
-  ::close(out);
-  return -1;
+  return out;
 }
 
 }  // namespace
@@ -325,11 +305,10 @@ Result<Reader> Reader::Open(const std::filesystem::path& path, const ReaderOptio
     if (::fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
       // A stream (`curl … | modelpress unpack /dev/stdin`) is copied into
       // an unnamed temporary file first, and that is mapped.
-      Status copied = Status::Ok();
-      const int spool = SpoolStream(fd, name, &copied);
+      Result<int> spool = SpoolStream(fd, name);
       ::close(fd);
-      MP_RETURN_IF_ERROR(copied);
-      fd = spool;
+      if (!spool.ok()) return spool.status();
+      fd = *spool;
       if (::fstat(fd, &st) != 0) st = {};
     }
     if (!S_ISREG(st.st_mode)) {

@@ -188,13 +188,13 @@ Result<UnpackReport> Unpack(const std::filesystem::path& artifact, const std::fi
   OrderedDecoder decoder(reader, tensors, std::move(order), threads, options.max_buffered_bytes);
 
   UnpackReport report;
-  // The model's file is opened first, so that an output path that cannot
-  // be written fails before anything else is. (With external files, the
-  // output folder is created, as their folders are.)
   if (!info.files.empty() && AtomicFile::WritesInto(onnx_path)) {
     return InvalidArgument(onnx_path.string() + ": is not a regular file, so the " + std::to_string(info.files.size()) +
                            " external data file(s) the model needs cannot sit beside it; unpack to a file");
   }
+  // The model's file is opened first, so that an output path that cannot
+  // be written fails before anything else is. (With external files, the
+  // output folder is created, as their folders are.)
   if (!info.files.empty() && onnx_path.has_parent_path()) {
     std::error_code ec;
     std::filesystem::create_directories(onnx_path.parent_path(), ec);
